@@ -1,0 +1,27 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'bench/out/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      // hal/ and sync/ never import each other (DESIGN.md: clear rooms).
+    },
+  },
+  {
+    files: ['hal/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/sync/**', '**/agent/**'] }],
+    },
+  },
+  {
+    files: ['sync/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/hal/**'] }],
+    },
+  },
+);
