@@ -22,13 +22,7 @@ export type CallState = 'dialing' | 'alerting' | 'active' | 'ended';
  * - modem_error: the modem misbehaved (went silent, port vanished, dial command errored)
  */
 export type CallResult =
-  | 'completed'
-  | 'busy'
-  | 'no_answer'
-  | 'rejected'
-  | 'no_carrier'
-  | 'failed'
-  | 'modem_error';
+  'completed' | 'busy' | 'no_answer' | 'rejected' | 'no_carrier' | 'failed' | 'modem_error';
 
 export interface DialRequest {
   /** E.164 number, e.g. +4915123456789. Validated by the agent before it gets here. */
@@ -68,19 +62,8 @@ export interface ActiveCall {
 
 export type SimState = 'ready' | 'pin_required' | 'puk_required' | 'absent' | 'error' | 'unknown';
 export type Registration =
-  | 'home'
-  | 'roaming'
-  | 'searching'
-  | 'denied'
-  | 'not_registered'
-  | 'unknown';
-export type ModemState =
-  | 'starting'
-  | 'ready'
-  | 'in_call'
-  | 'recovering'
-  | 'failed'
-  | 'stopped';
+  'home' | 'roaming' | 'searching' | 'denied' | 'not_registered' | 'unknown';
+export type ModemState = 'starting' | 'ready' | 'in_call' | 'recovering' | 'failed' | 'stopped';
 
 export interface ModemStatus {
   driver: string;

@@ -1,0 +1,319 @@
+import { randomUUID } from 'node:crypto';
+import { CallSession } from '../call-session.js';
+import { type HalLogger, maskNumber, silentLogger } from '../logger.js';
+import { initialModemStatus, isRegistered, ModemEventHub } from '../status.js';
+import {
+  type ActiveCall,
+  type CallStateEvent,
+  type DialRequest,
+  type HalTimers,
+  type Modem,
+  type ModemEvent,
+  ModemError,
+  type ModemStatus,
+} from '../types.js';
+import { appendDialLog, type DialLogEntry } from './dial-log.js';
+import {
+  DEFAULT_SIM_BEHAVIOR,
+  type SimBehavior,
+  type SimBehaviorInput,
+  simBehaviorSchema,
+  SimRuleBook,
+  type SimRuleInput,
+} from './rules.js';
+
+export interface SimulatorModemOptions {
+  timers: HalTimers;
+  rules?: SimRuleInput[];
+  /** Behaviour when no rule matches (default: answer after 2 s, remote hang-up after 10 s). */
+  defaultRule?: SimBehaviorInput;
+  /** When set, each accepted dial appends and fsyncs a JSON line here before dial() resolves. */
+  dialLogPath?: string;
+  logger?: HalLogger;
+  /** How long the simulated driver takes to notice a silent modem (like an AT command timeout). */
+  silenceDetectMs?: number;
+  /** How long the simulated recovery (reopen/reset) takes before the modem is ready again. */
+  recoveryMs?: number;
+}
+
+interface LiveCall {
+  session: CallSession;
+  behavior: SimBehavior;
+  /** The simulated device stopped answering; only the silence detector can end the call now. */
+  silent: boolean;
+}
+
+/**
+ * A scriptable modem for development and tests. It behaves like a well-behaved driver on top of a
+ * device that does what the rules say: busy lines, callees who never answer, modems that go silent
+ * mid-call. Time comes from the injected timers, so a FakeClock drives it deterministically.
+ */
+export class SimulatorModem implements Modem {
+  readonly dials: DialLogEntry[] = [];
+  private readonly rules: SimRuleBook;
+  private readonly scripted: SimBehavior[] = [];
+  private defaultBehavior: SimBehavior;
+  private current: ModemStatus = initialModemStatus('simulator');
+  private call: LiveCall | null = null;
+  private readonly events: ModemEventHub;
+  private readonly timers: HalTimers;
+  private readonly log: HalLogger;
+  private recoveryTimer: unknown = null;
+
+  constructor(private readonly opts: SimulatorModemOptions) {
+    this.timers = opts.timers;
+    this.log = opts.logger ?? silentLogger;
+    this.rules = new SimRuleBook(opts.rules);
+    this.defaultBehavior = opts.defaultRule
+      ? simBehaviorSchema.parse(opts.defaultRule)
+      : DEFAULT_SIM_BEHAVIOR;
+    this.events = new ModemEventHub((err) => this.log.warn({ err }, 'modem event listener threw'));
+  }
+
+  // ---- scripting API (tests and dev config) ----
+
+  /** Sets the behaviour for a number, a prefix ("+4930*") or every number ("*"). */
+  setRule(numberOrPattern: string, rule: SimBehaviorInput): void {
+    this.rules.set(numberOrPattern, rule);
+  }
+
+  clearRule(numberOrPattern: string): void {
+    this.rules.delete(numberOrPattern);
+  }
+
+  setDefaultRule(rule: SimBehaviorInput): void {
+    this.defaultBehavior = simBehaviorSchema.parse(rule);
+  }
+
+  /** Queues a behaviour for the next dial only (FIFO; takes precedence over rules). */
+  scriptNext(rule: SimBehaviorInput): void {
+    this.scripted.push(simBehaviorSchema.parse(rule));
+  }
+
+  /** Simulates SIM/registration/signal/operator/network-time changes. */
+  setStatus(partial: Partial<ModemStatus>): void {
+    this.current = { ...this.current, ...partial };
+    this.emit({ type: 'status', status: this.status() });
+    if (partial.networkTime) {
+      this.emit({ type: 'network_time', ...partial.networkTime });
+    }
+  }
+
+  // ---- Modem ----
+
+  async start(): Promise<void> {
+    if (this.current.state !== 'starting' && this.current.state !== 'stopped') return;
+    this.current = {
+      ...this.current,
+      state: 'ready',
+      reason: null,
+      sim: this.current.sim === 'unknown' ? 'ready' : this.current.sim,
+      registration: this.current.registration === 'unknown' ? 'home' : this.current.registration,
+      signalDbm: this.current.signalDbm ?? -71,
+      operator: this.current.operator ?? 'Simulated Network',
+      model: 'Companion modem simulator',
+    };
+    this.emit({ type: 'status', status: this.status() });
+  }
+
+  async stop(): Promise<void> {
+    if (this.recoveryTimer !== null) this.timers.clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = null;
+    this.endCall({ result: 'modem_error', endedBy: 'modem', detail: 'modem driver stopped' });
+    this.call = null;
+    this.setState('stopped', 'stopped');
+  }
+
+  async dial(req: DialRequest, onState?: (e: CallStateEvent) => void): Promise<ActiveCall> {
+    const state = this.current.state;
+    if (state === 'stopped') throw new ModemError('modem is stopped', 'stopped');
+    if (this.call && (state === 'in_call' || !this.call.session.ended)) {
+      throw new ModemError('a call is already up', 'busy_line');
+    }
+    if (state !== 'ready') {
+      throw new ModemError(`modem not ready (${state})`, 'not_ready');
+    }
+    if (this.current.sim !== 'ready') {
+      throw new ModemError(`SIM not ready (${this.current.sim})`, 'not_ready');
+    }
+    const behavior = this.scripted.shift() ?? this.rules.match(req.number) ?? this.defaultBehavior;
+    if (behavior.outcome === 'dial_error') {
+      this.log.warn({ number: maskNumber(req.number) }, 'simulated dial error');
+      throw new ModemError(`dial command failed: ${behavior.message}`, 'dial_failed');
+    }
+
+    const entry: DialLogEntry = { callId: randomUUID(), number: req.number, at: this.timers.now() };
+    if (this.opts.dialLogPath) appendDialLog(this.opts.dialLogPath, entry);
+    this.dials.push(entry);
+    this.log.info(
+      { callId: entry.callId, number: maskNumber(req.number), outcome: behavior.outcome },
+      'dialing',
+    );
+
+    const session = new CallSession(entry.callId, this.timers, (e) => {
+      if (onState) {
+        try {
+          onState(e);
+        } catch (err) {
+          this.log.warn({ err }, 'onState listener threw');
+        }
+      }
+      this.emit({ type: 'call', event: e });
+      if (e.state === 'ended') this.onCallEnded(session);
+    });
+    const live: LiveCall = { session, behavior, silent: false };
+    this.call = live;
+    this.setState('in_call', null);
+    session.announceDialing();
+    if (!isRegistered(this.current)) {
+      session.after(0, () =>
+        session.finish({ result: 'failed', endedBy: 'network', detail: 'no network service' }),
+      );
+    } else {
+      this.play(live, req);
+    }
+    return session.toActiveCall(() => this.localHangup(live));
+  }
+
+  async hangupAll(): Promise<void> {
+    const live = this.call;
+    if (!live) return;
+    if (live.behavior.outcome === 'hang' && !live.session.ended) {
+      // A wedged call never reports its end; clearing the line is all the agent can do.
+      this.call = null;
+      if (this.current.state === 'in_call') this.setState('ready', null);
+      return;
+    }
+    await this.localHangup(live);
+  }
+
+  status(): ModemStatus {
+    return {
+      ...this.current,
+      networkTime: this.current.networkTime && { ...this.current.networkTime },
+    };
+  }
+
+  onEvent(listener: (e: ModemEvent) => void): () => void {
+    return this.events.subscribe(listener);
+  }
+
+  // ---- the simulated line ----
+
+  private play(live: LiveCall, req: DialRequest): void {
+    const { session, behavior: b } = live;
+    const ringTimeout = (): void => {
+      session.finish({ result: 'no_answer', endedBy: 'timeout', detail: 'ring timeout' });
+    };
+    switch (b.outcome) {
+      case 'answer':
+        session.after(req.ringTimeoutMs, ringTimeout);
+        if (b.alertAfterMs < b.answerAfterMs) {
+          session.after(b.alertAfterMs, () => session.advance('alerting'));
+        }
+        session.after(b.answerAfterMs, () => {
+          if (b.answerAfterMs >= req.ringTimeoutMs) return; // the ring timeout wins a tie
+          session.advance('active');
+          session.after(req.maxDurationMs, () =>
+            session.finish({ result: 'completed', endedBy: 'timeout', detail: 'max duration' }),
+          );
+          if (b.hangupAfterMs !== undefined) {
+            session.after(b.hangupAfterMs, () =>
+              session.finish({ result: 'completed', endedBy: 'remote' }),
+            );
+          }
+          if (b.silentAfterMs !== undefined) {
+            session.after(b.silentAfterMs, () => this.goSilent(live));
+          }
+        });
+        return;
+      case 'busy':
+        session.after(b.afterMs, () => session.finish({ result: 'busy', endedBy: 'network' }));
+        return;
+      case 'no_answer':
+        session.after(req.ringTimeoutMs, ringTimeout);
+        session.after(b.alertAfterMs, () => session.advance('alerting'));
+        return;
+      case 'rejected':
+        session.after(req.ringTimeoutMs, ringTimeout);
+        session.after(b.alertAfterMs, () => session.advance('alerting'));
+        session.after(b.afterMs, () => session.finish({ result: 'rejected', endedBy: 'remote' }));
+        return;
+      case 'failed':
+        session.after(b.afterMs, () =>
+          session.finish({ result: 'failed', endedBy: 'network', detail: b.detail }),
+        );
+        return;
+      case 'no_carrier':
+        session.after(b.afterMs, () =>
+          session.finish({ result: 'no_carrier', endedBy: 'network' }),
+        );
+        return;
+      case 'silent':
+        session.after(req.ringTimeoutMs, ringTimeout);
+        session.after(b.afterMs, () => this.goSilent(live));
+        return;
+      case 'hang':
+      case 'dial_error':
+        return;
+    }
+  }
+
+  /** The device stops answering: the driver notices after silenceDetectMs and ends the call. */
+  private goSilent(live: LiveCall): void {
+    live.silent = true;
+    live.session.cancelAll();
+    const detectMs = this.opts.silenceDetectMs ?? 10_000;
+    this.timers.setTimeout(() => {
+      if (live.session.ended) return;
+      this.log.error({ callId: live.session.callId }, 'modem went silent during a call');
+      this.beginRecovery('modem stopped responding');
+      live.session.finish({
+        result: 'modem_error',
+        endedBy: 'modem',
+        detail: 'modem stopped responding',
+      });
+    }, detectMs);
+  }
+
+  private beginRecovery(reason: string): void {
+    this.current = { ...this.current, recoveries: this.current.recoveries + 1 };
+    this.setState('recovering', reason);
+    this.emit({ type: 'recovery', step: 'reopen', detail: reason });
+    this.recoveryTimer = this.timers.setTimeout(() => {
+      this.recoveryTimer = null;
+      if (this.current.state !== 'recovering') return;
+      this.emit({ type: 'recovery', step: 'recovered', detail: 'modem responds again' });
+      this.setState('ready', null);
+    }, this.opts.recoveryMs ?? 2_000);
+  }
+
+  private async localHangup(live: LiveCall): Promise<void> {
+    const { session } = live;
+    if (session.ended || live.behavior.outcome === 'hang' || live.silent) return;
+    if (session.state === 'active') {
+      session.finish({ result: 'completed', endedBy: 'local' });
+    } else {
+      session.finish({ result: 'no_answer', endedBy: 'local', detail: 'hung up before answer' });
+    }
+  }
+
+  private endCall(end: Parameters<CallSession['finish']>[0]): void {
+    if (this.call && this.call.behavior.outcome !== 'hang') this.call.session.finish(end);
+  }
+
+  private onCallEnded(session: CallSession): void {
+    if (this.call?.session !== session) return;
+    this.call = null;
+    if (this.current.state === 'in_call') this.setState('ready', null);
+  }
+
+  private setState(state: ModemStatus['state'], reason: string | null): void {
+    this.current = { ...this.current, state, reason };
+    this.emit({ type: 'status', status: this.status() });
+  }
+
+  private emit(e: ModemEvent): void {
+    this.events.emit(e);
+  }
+}
