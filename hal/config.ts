@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { simBehaviorSchema, simRuleSchema } from './simulator/rules.js';
+
+/**
+ * HAL configuration. The agent's config loader composes these under `hal: { modem, audio }`;
+ * every field has a default so `{}` is a valid config (simulator modem + simulator audio).
+ */
+const ms = z.number().int().nonnegative();
+
+export const simulatorModemConfigSchema = z.object({
+  rules: z.array(simRuleSchema).default([]),
+  defaultRule: simBehaviorSchema.optional(),
+  /** Crash tests: every dial is appended + fsynced here before dial() resolves. */
+  dialLogPath: z.string().optional(),
+  silenceDetectMs: ms.default(10_000),
+  recoveryMs: ms.default(2_000),
+});
+
+export const atDialectSchema = z.enum(['auto', 'generic', 'quectel', 'simcom']);
+
+export const atModemConfigSchema = z.object({
+  /** A stable path (/dev/serial/by-id/...) so a re-enumerated USB modem is found again. */
+  path: z.string().default('/dev/ttyUSB2'),
+  baudRate: z.number().int().positive().default(115_200),
+  /** `auto` probes ATI and picks quectel/simcom, else generic 27.007. */
+  dialect: atDialectSchema.default('auto'),
+  /** A command that gets no final response within this time counts as a silent modem. */
+  commandTimeoutMs: ms.default(5_000),
+  /** ATD can take longer than ordinary commands on some networks. */
+  dialTimeoutMs: ms.default(20_000),
+  /** AT+CLCC poll period while a call is up (backs up URCs, detects a silent modem). */
+  callPollMs: ms.default(1_000),
+  /** Status refresh (signal, registration, operator, time) while idle. */
+  statusPollMs: ms.default(60_000),
+  reopenBackoff: z.object({ initialMs: ms.default(1_000), maxMs: ms.default(30_000) }).prefault({}),
+  /** Failed reopen attempts before escalating to AT+CFUN=1,1. */
+  reopenAttemptsBeforeReset: z.number().int().positive().default(3),
+  /** Reset attempts (CFUN=1,1) before the power-cycle hook. */
+  resetAttemptsBeforePowerCycle: z.number().int().positive().default(1),
+  /** Optional power-cycle hook, argv form (e.g. ["/usr/lib/companion/modem-power", "cycle"]). */
+  powerCycleCommand: z.array(z.string()).min(1).nullable().default(null),
+  powerCycleTimeoutMs: ms.default(30_000),
+  /** Enables the vendor's voice-over-USB PCM (Quectel AT+QPCMV / SIMCom AT+CPCMREG) per call. */
+  usbAudio: z.boolean().default(false),
+});
+
+export const modemConfigSchema = z.object({
+  driver: z.enum(['simulator', 'at']).default('simulator'),
+  simulator: simulatorModemConfigSchema.prefault({}),
+  at: atModemConfigSchema.prefault({}),
+});
+
+export const alsaAudioConfigSchema = z.object({
+  /** ALSA card for amixer (-c). */
+  card: z.string().default('0'),
+  /** ALSA PCM device for aplay (-D). */
+  playbackDevice: z.string().default('default'),
+  volumeControl: z.string().default('Master'),
+  /** Mixer control toggled for mute; defaults to the volume control. */
+  muteControl: z.string().optional(),
+  /** Per route, amixer `sset` assignments applied in order, e.g. { "Headphone": "on" }. */
+  routes: z
+    .object({
+      call: z.record(z.string(), z.string()).default({}),
+      speaker: z.record(z.string(), z.string()).default({}),
+      off: z.record(z.string(), z.string()).default({}),
+    })
+    .prefault({}),
+  /** Directory holding <name>.wav prompts. */
+  promptsDir: z.string().default('/usr/share/companion-agent/prompts'),
+  mixerTimeoutMs: ms.default(5_000),
+  playTimeoutMs: ms.default(60_000),
+  initialVolume: z.number().int().min(0).max(100).default(70),
+});
+
+export const simulatorAudioConfigSchema = z.object({
+  playDurationMs: ms.default(0),
+});
+
+export const audioConfigSchema = z.object({
+  driver: z.enum(['simulator', 'alsa']).default('simulator'),
+  simulator: simulatorAudioConfigSchema.prefault({}),
+  alsa: alsaAudioConfigSchema.prefault({}),
+});
+
+export const halConfigSchema = z.object({
+  modem: modemConfigSchema.prefault({}),
+  audio: audioConfigSchema.prefault({}),
+});
+
+export type ModemConfig = z.output<typeof modemConfigSchema>;
+export type ModemConfigInput = z.input<typeof modemConfigSchema>;
+export type AtModemConfig = z.output<typeof atModemConfigSchema>;
+export type AudioConfig = z.output<typeof audioConfigSchema>;
+export type AudioConfigInput = z.input<typeof audioConfigSchema>;
+export type AlsaAudioConfig = z.output<typeof alsaAudioConfigSchema>;
+export type HalConfig = z.output<typeof halConfigSchema>;

@@ -1,0 +1,13 @@
+/** The HAL's public surface: what agent/main wires. Drivers stay behind the factory. */
+export * from './types.js';
+export * from './config.js';
+export { createModem, createAudio, type HalDeps } from './factory.js';
+export { type HalLogger, maskNumber, silentLogger } from './logger.js';
+export {
+  SimulatorModem,
+  SimulatorAudio,
+  simBehaviorSchema,
+  simRuleSchema,
+  type SimBehaviorInput,
+  type SimRuleInput,
+} from './simulator/index.js';
