@@ -200,10 +200,11 @@ describe('*/15 cron across both transitions', () => {
     (zone, s1, e1, s2, e2) => {
       const s: Schedule = { kind: 'cron', expr: '*/15 * * * *', zone };
       for (const opts of [SHIFT, SKIP]) {
-        for (const [from, until] of [
+        const windows: [string, string][] = [
           [s1, e1],
           [s2, e2],
-        ]) {
+        ];
+        for (const [from, until] of windows) {
           const slots = take(s, from, 1000, opts, until).map(ms);
           const fallBack = from === s2;
           const steps = slots.slice(1).map((t, i) => (t - slots[i]!) / 60_000);
