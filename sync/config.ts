@@ -1,0 +1,109 @@
+/**
+ * The `mqtt` section of the agent's config. The lead composes this schema into the one config schema
+ * (the unit id comes from the top level). Defaults are chosen for a unit on a cellular link.
+ */
+import { z } from 'zod';
+import { loadPublicKey } from './contract/signing.js';
+
+const reconnectSchema = z
+  .object({
+    /** First retry delay; doubled per failure up to maxMs, with full jitter. */
+    minMs: z.number().int().min(10).max(600_000).default(1000),
+    maxMs: z.number().int().min(10).max(3_600_000).default(60_000),
+  })
+  .strict()
+  .refine((r) => r.maxMs >= r.minMs, { message: 'maxMs must be at least minMs', path: ['maxMs'] });
+
+const tlsSchema = z
+  .object({
+    /** PEM CA bundle that signed the broker's certificate. */
+    caFile: z.string().min(1).optional(),
+    /** This unit's client certificate and key (per-unit identity; CN = unit id). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Only for development against a self-signed broker without a CA. */
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), {
+    message: 'certFile and keyFile go together',
+    path: ['keyFile'],
+  });
+
+const signatureSchema = z
+  .object({
+    /** Reject cloud commands without a valid Ed25519 signature. Switch off only for development. */
+    required: z.boolean().default(true),
+    /** Pinned cloud public keys (PEM or base64 of the 32 raw bytes); any one may sign. */
+    publicKeys: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    s.publicKeys.forEach((k, i) => {
+      try {
+        loadPublicKey(k);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['publicKeys', i], message: (err as Error).message });
+      }
+    });
+  });
+
+export const mqttConfigSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** mqtt://, mqtts://, ws:// or wss:// */
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?):\/\/[^\s]+$/, 'must be an mqtt://, mqtts://, ws:// or wss:// URL')
+      .default('mqtt://localhost:1883'),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    tls: tlsSchema.optional(),
+    keepaliveSec: z.number().int().min(5).max(3600).default(30),
+    /** How long the broker keeps this unit's session (subscriptions, queued commands) while offline. */
+    sessionExpirySec: z
+      .number()
+      .int()
+      .min(60)
+      .max(4_294_967_295)
+      .default(7 * 24 * 3600),
+    /** The "lost" will is published only if the unit stays away this long (no flapping). */
+    willDelaySec: z.number().int().min(0).max(86_400).default(60),
+    connectTimeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+    reconnect: reconnectSchema.default({ minMs: 1000, maxMs: 60_000 }),
+    /** Larger inbound payloads are rejected (and kept for audit) before parsing. */
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(1024 * 1024),
+    signature: signatureSchema.default({ required: true, publicKeys: [] }),
+    /** Unsent outbox rows kept; above this the oldest telemetry is evicted (critical never). */
+    outboxMaxRows: z.number().int().min(100).default(50_000),
+    /** Outbox events published but not yet PUBACKed at any time. */
+    drainWindow: z.number().int().min(1).max(1000).default(64),
+    heartbeatSec: z.number().int().min(5).max(86_400).default(60),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.enabled && c.signature.required && c.signature.publicKeys.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signature', 'publicKeys'],
+        message:
+          'signature.required is on but no public key is pinned; add the cloud key ' +
+          '(companion-cloud keygen prints it) or set signature.required=false for development',
+      });
+    }
+    if (c.willDelaySec > c.sessionExpirySec) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['willDelaySec'],
+        message: 'must not exceed sessionExpirySec (the broker sends the will at the earlier)',
+      });
+    }
+  });
+
+export type MqttConfig = z.infer<typeof mqttConfigSchema>;
+export type MqttConfigInput = z.input<typeof mqttConfigSchema>;

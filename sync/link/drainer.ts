@@ -1,0 +1,135 @@
+/**
+ * Drains the outbox to the broker: rows in seq order, QoS 1, at most `window` unacknowledged at a
+ * time, each row marked sent when its PUBACK arrives (rule 6). On a disconnect the drain starts over
+ * from the oldest unsent row, so an event whose PUBACK was lost is sent again with the same event id
+ * and the cloud de-duplicates it; in-order delivery of first copies is kept because nothing newer is
+ * published ahead of an unsent row on a fresh connection.
+ */
+import type { LinkClock, LinkLogger, OutboxRow, OutboxSource } from '../ports.js';
+
+export type PublishRow = (row: OutboxRow) => Promise<void>;
+
+export interface DrainerOptions {
+  window: number;
+  maxRows: number;
+  /** Wraps a group of markSent calls in one transaction (one disk flush for many PUBACKs). */
+  transaction?: <T>(fn: () => T) => T;
+}
+
+export interface DrainerStats {
+  inFlight: number;
+  sent: number;
+  evicted: number;
+}
+
+export class OutboxDrainer {
+  private publish: PublishRow | null = null;
+  /** Bumped on attach/detach so callbacks from a dead connection change nothing. */
+  private generation = 0;
+  private afterSeq = 0;
+  private inFlight = 0;
+  private scheduled = false;
+  private acked: string[] = [];
+  private flushScheduled = false;
+  private lastEvictCheck = Number.NEGATIVE_INFINITY;
+  readonly stats: DrainerStats = { inFlight: 0, sent: 0, evicted: 0 };
+
+  constructor(
+    private readonly source: OutboxSource,
+    private readonly opts: DrainerOptions,
+    private readonly clock: LinkClock,
+    private readonly log: LinkLogger,
+  ) {}
+
+  attach(publish: PublishRow): void {
+    this.generation++;
+    this.publish = publish;
+    this.afterSeq = 0;
+    this.inFlight = 0;
+    this.kick();
+  }
+
+  detach(): void {
+    this.generation++;
+    this.publish = null;
+    this.afterSeq = 0;
+    this.inFlight = 0;
+    this.stats.inFlight = 0;
+  }
+
+  /** Ask for a drain soon; many kicks in one tick coalesce into one pass. */
+  kick(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Keep the backlog bounded: drop the oldest telemetry above maxRows (critical rows never). */
+  enforceBound(force = false): void {
+    const now = this.clock.now();
+    if (!force && now - this.lastEvictCheck < 1000) return;
+    this.lastEvictCheck = now;
+    const { count } = this.source.backlog();
+    if (count <= this.opts.maxRows) return;
+    const evicted = this.source.evictTelemetry(count - this.opts.maxRows);
+    if (evicted > 0) {
+      this.stats.evicted += evicted;
+      this.log.warn({ evicted, backlog: count }, 'outbox over its bound: evicted oldest telemetry');
+    }
+  }
+
+  private pump(): void {
+    const publish = this.publish;
+    if (!publish) return;
+    this.enforceBound();
+    const gen = this.generation;
+    while (this.inFlight < this.opts.window) {
+      const rows = this.source.pending(this.opts.window - this.inFlight, this.afterSeq);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        this.afterSeq = row.seq;
+        this.inFlight++;
+        publish(row).then(
+          () => this.onAck(gen, row.eventId),
+          (err: unknown) => {
+            if (gen !== this.generation) return;
+            // The connection is going away; the reconnect restarts from the oldest unsent row.
+            this.log.debug({ err, seq: row.seq }, 'outbox publish not acknowledged');
+          },
+        );
+      }
+    }
+    this.stats.inFlight = this.inFlight;
+  }
+
+  private onAck(gen: number, eventId: string): void {
+    if (gen !== this.generation) {
+      // Acked on a connection we already gave up on: still true that the broker has it.
+      this.acked.push(eventId);
+    } else {
+      this.inFlight--;
+      this.acked.push(eventId);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+
+  private flushAcks(): void {
+    this.flushScheduled = false;
+    const ids = this.acked;
+    this.acked = [];
+    const at = this.clock.now();
+    const mark = () => {
+      for (const id of ids) if (this.source.markSent(id, at)) this.stats.sent++;
+    };
+    if (this.opts.transaction) this.opts.transaction(mark);
+    else mark();
+    this.stats.inFlight = this.inFlight;
+    this.pump();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Builds mqtt.js options for the unit from its config: MQTT 5, client id = unit id, persistent
+ * session (clean:false + session expiry), no built-in reconnect (the link does backoff with jitter),
+ * TLS files read here, at start(), never in a constructor.
+ */
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+import type { MqttConfig } from '../config.js';
+
+export class TlsFileError extends Error {
+  override name = 'TlsFileError';
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new TlsFileError(`cannot read mqtt.tls.${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+export interface Will {
+  topic: string;
+  payload: string;
+}
+
+export function unitClientOptions(unitId: string, cfg: MqttConfig, will: Will): IClientOptions {
+  const opts: IClientOptions = {
+    protocolVersion: 5,
+    clientId: unitId,
+    clean: false,
+    keepalive: cfg.keepaliveSec,
+    connectTimeout: cfg.connectTimeoutMs,
+    reconnectPeriod: 0,
+    manualConnect: true,
+    resubscribe: false,
+    // No maximumPacketSize: a broker silently drops what exceeds it, and an oversized command must
+    // be seen, rejected with a reason and kept for audit (rule 8).
+    properties: { sessionExpiryInterval: cfg.sessionExpirySec },
+    will: {
+      topic: will.topic,
+      payload: Buffer.from(will.payload),
+      qos: 1,
+      retain: true,
+      properties: { willDelayInterval: cfg.willDelaySec },
+    },
+  };
+  if (cfg.username) opts.username = cfg.username;
+  if (cfg.password) opts.password = cfg.password;
+  if (cfg.tls) {
+    if (cfg.tls.caFile) opts.ca = readPem(cfg.tls.caFile, 'caFile');
+    if (cfg.tls.certFile) opts.cert = readPem(cfg.tls.certFile, 'certFile');
+    if (cfg.tls.keyFile) opts.key = readPem(cfg.tls.keyFile, 'keyFile');
+    opts.rejectUnauthorized = cfg.tls.rejectUnauthorized;
+  }
+  return opts;
+}
+
+/** The broker URL without credentials, for diagnostics and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return 'invalid-url';
+  }
+}
