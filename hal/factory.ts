@@ -4,6 +4,7 @@ import {
   modemConfigSchema,
   type ModemConfigInput,
 } from './config.js';
+import { AtSerialModem } from './at/at-serial-modem.js';
 import { type HalLogger, silentLogger } from './logger.js';
 import { SimulatorAudio } from './simulator/simulator-audio.js';
 import { SimulatorModem } from './simulator/simulator-modem.js';
@@ -34,7 +35,7 @@ export function createModem(config: ModemConfigInput | undefined, deps: HalDeps)
         recoveryMs: cfg.simulator.recoveryMs,
       });
     case 'at':
-      throw new Error('modem driver "at" is not available yet');
+      return new AtSerialModem({ config: cfg.at, timers: deps.timers, logger });
   }
 }
 

@@ -41,6 +41,12 @@ export const simBehaviorSchema = z.discriminatedUnion('outcome', [
   z.object({ outcome: z.literal('hang') }),
   /** The modem goes silent this long after the dial, before anyone answers. */
   z.object({ outcome: z.literal('silent'), afterMs: ms.default(500) }),
+  /** The modem's port vanishes this long after the dial and comes back downMs later. */
+  z.object({
+    outcome: z.literal('drop_port'),
+    afterMs: ms.default(500),
+    downMs: ms.default(2_000),
+  }),
 ]);
 
 export type SimBehavior = z.output<typeof simBehaviorSchema>;

@@ -253,6 +253,16 @@ export class SimulatorModem implements Modem {
         session.after(req.ringTimeoutMs, ringTimeout);
         session.after(b.afterMs, () => this.goSilent(live));
         return;
+      case 'drop_port':
+        session.after(b.afterMs, () => {
+          this.beginRecovery('modem port vanished', b.downMs);
+          session.finish({
+            result: 'modem_error',
+            endedBy: 'modem',
+            detail: 'modem port vanished',
+          });
+        });
+        return;
       case 'hang':
       case 'dial_error':
         return;
@@ -276,16 +286,19 @@ export class SimulatorModem implements Modem {
     }, detectMs);
   }
 
-  private beginRecovery(reason: string): void {
+  private beginRecovery(reason: string, downMs = 0): void {
     this.current = { ...this.current, recoveries: this.current.recoveries + 1 };
     this.setState('recovering', reason);
     this.emit({ type: 'recovery', step: 'reopen', detail: reason });
-    this.recoveryTimer = this.timers.setTimeout(() => {
-      this.recoveryTimer = null;
-      if (this.current.state !== 'recovering') return;
-      this.emit({ type: 'recovery', step: 'recovered', detail: 'modem responds again' });
-      this.setState('ready', null);
-    }, this.opts.recoveryMs ?? 2_000);
+    this.recoveryTimer = this.timers.setTimeout(
+      () => {
+        this.recoveryTimer = null;
+        if (this.current.state !== 'recovering') return;
+        this.emit({ type: 'recovery', step: 'recovered', detail: 'modem responds again' });
+        this.setState('ready', null);
+      },
+      Math.max(downMs, this.opts.recoveryMs ?? 2_000),
+    );
   }
 
   private async localHangup(live: LiveCall): Promise<void> {

@@ -61,3 +61,19 @@ describe('maskNumber', () => {
     expect(maskNumber('12')).toBe('**');
   });
 });
+
+describe('HAL factory: AT driver', () => {
+  it('builds an AtSerialModem that reports a missing port through status, not by throwing', async () => {
+    const { AtSerialModem } = await import('../../hal/at/at-serial-modem.js');
+    const clock = new FakeClock();
+    const modem = createModem(
+      { driver: 'at', at: { path: '/nonexistent/ttyUSB9' } },
+      { timers: clock },
+    );
+    expect(modem).toBeInstanceOf(AtSerialModem);
+    await modem.start();
+    expect(modem.status()).toMatchObject({ driver: 'at', state: 'recovering' });
+    await modem.stop();
+    expect(modem.status().state).toBe('stopped');
+  });
+});
