@@ -94,7 +94,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
   private pollTimer: unknown = null;
   private startedAt = 0;
   private pendingSync: SyncRequestBody | null = null;
-  private lastSyncRequestAt = Number.NEGATIVE_INFINITY;
+  private lastSyncRequest = { key: '', at: Number.NEGATIVE_INFINITY };
   private readonly s = {
     lastContactAt: null as number | null,
     connectedSince: null as number | null,
@@ -319,7 +319,9 @@ export class SyncLink extends EventEmitter<LinkEvents> {
             () => undefined,
           );
         }
-        if (out.syncRequest) this.sendSyncRequest(out.syncRequest, false);
+        if (out.syncRequest) {
+          this.sendSyncRequest(out.syncRequest, out.syncRequest.reason === 'resync');
+        }
         this.drainer.kick();
         this.emit('inbound', out);
         cb(); // the PUBACK: only now, after the commit above
@@ -345,13 +347,21 @@ export class SyncLink extends EventEmitter<LinkEvents> {
 
   private sendSyncRequest(body: SyncRequestBody, force: boolean): void {
     const now = this.deps.clock.now();
-    if (!force && now - this.lastSyncRequestAt < SYNC_REQUEST_MIN_INTERVAL_MS) return;
+    // Only the same request repeated (a gap seen again on every message) is throttled.
+    const key = `${body.reason}:${body.haveSeq}`;
+    if (
+      !force &&
+      key === this.lastSyncRequest.key &&
+      now - this.lastSyncRequest.at < SYNC_REQUEST_MIN_INTERVAL_MS
+    ) {
+      return;
+    }
     const client = this.client;
     if (!client || this.phase !== 'connected') {
       this.pendingSync = body;
       return;
     }
-    this.lastSyncRequestAt = now;
+    this.lastSyncRequest = { key, at: now };
     this.pendingSync = null;
     this.s.syncRequests++;
     this.log.info({ ...body }, 'asking the cloud for a snapshot');

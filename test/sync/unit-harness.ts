@@ -1,0 +1,115 @@
+/**
+ * A unit for sync tests: a real SQLite file in a temp dir, the real CommandApplier and Outbox, and
+ * the SyncLink pointed at the test broker. The cloud side is the project's own CloudClient.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandApplier } from '../../agent/bookings/apply.js';
+import { SystemClock } from '../../agent/clock.js';
+import { Store } from '../../agent/store/store.js';
+import { mqttConfigSchema, type MqttConfigInput } from '../../sync/config.js';
+import { SyncLink } from '../../sync/link/link.js';
+import type { ControlHandler } from '../../sync/ports.js';
+import { generateSigningKeyPair } from '../../sync/contract/signing.js';
+import type { BookingInput } from '../../agent/bookings/schema.js';
+
+export const KEYS = generateSigningKeyPair();
+
+export interface UnitOptions {
+  unitId?: string;
+  dir?: string;
+  mqtt?: MqttConfigInput;
+  controls?: ControlHandler;
+}
+
+export function startUnit(url: string, opts: UnitOptions = {}) {
+  const unitId = opts.unitId ?? 'unit-1';
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'companion-sync-'));
+  const store = Store.open(join(dir, 'companion.db'));
+  const clock = new SystemClock();
+  const applier = new CommandApplier(store, clock);
+  const config = mqttConfigSchema.parse({
+    enabled: true,
+    url,
+    reconnect: { minMs: 50, maxMs: 400 },
+    heartbeatSec: 5,
+    signature: { required: true, publicKeys: [KEYS.publicKeyBase64] },
+    ...opts.mqtt,
+  });
+  const link = new SyncLink({
+    unitId,
+    config,
+    sink: applier,
+    outbox: store.outbox,
+    meta: store.meta,
+    clock,
+    ...(opts.controls ? { controls: opts.controls } : {}),
+    transaction: (fn) => store.tx(fn),
+  });
+  return {
+    unitId,
+    dir,
+    store,
+    applier,
+    link,
+    async start() {
+      await link.start();
+      return this;
+    },
+    async stop() {
+      await link.stop();
+      store.close();
+    },
+    /** Live bookings as the store holds them: id → version/status. */
+    bookings(): Record<string, { version: number; status: string }> {
+      const rows = store.db
+        .prepare<[], { id: string; version: number; status: string }>(
+          'SELECT id, version, status FROM bookings ORDER BY id',
+        )
+        .all();
+      return Object.fromEntries(rows.map((r) => [r.id, { version: r.version, status: r.status }]));
+    },
+  };
+}
+
+export type Unit = ReturnType<typeof startUnit>;
+
+/** Poll until `fn` returns a truthy value (no wall-clock assertions: only a generous cap). */
+export async function until<T>(
+  fn: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let n = 0;
+/** A valid one-off booking far in the future (so the scheduler leaves it alone). */
+export function booking(
+  id = `b-${++n}`,
+  version = 1,
+  extra: Partial<BookingInput> = {},
+): BookingInput {
+  return {
+    id,
+    version,
+    callee: '+4930123456',
+    agentId: 'companion-1',
+    schedule: { kind: 'once', at: '2030-01-01T10:00:00Z' },
+    ...extra,
+  };
+}
