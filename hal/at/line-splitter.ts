@@ -19,8 +19,8 @@ export class LineSplitter {
       const code = ch.codePointAt(0)!;
       // Printable ASCII plus anything non-ASCII (operator names may be UTF-8); drop control bytes.
       if (code < 0x20 || code === 0x7f || code === 0xfffd) continue;
+      if (this.partial.length + ch.length > this.maxLineLength) this.flushInto(lines);
       this.partial += ch;
-      if (this.partial.length >= this.maxLineLength) this.flushInto(lines);
     }
     return lines;
   }

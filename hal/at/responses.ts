@@ -140,7 +140,8 @@ export function parseCclk(line: string): { epochMs: number } | null {
     );
   if (!m) return null;
   const [, yy, mo, dd, hh, mi, ss, sign, quarters] = m;
-  const year = 2000 + Number(yy);
+  // Two-digit years: 70..99 are the 1970s-90s boot defaults some modems print ("80/01/06").
+  const year = Number(yy) >= 70 ? 1900 + Number(yy) : 2000 + Number(yy);
   const month = Number(mo);
   const day = Number(dd);
   if (year < 2020 || month < 1 || month > 12 || day < 1 || day > 31) return null;
