@@ -31,6 +31,7 @@ export class SystemClock implements Clock {
 
 interface FakeTimer {
   id: number;
+  /** Monotonic due time: like real timers, a wall-clock step does not move them. */
   at: number;
   fn: () => void;
 }
@@ -38,24 +39,25 @@ interface FakeTimer {
 /**
  * A clock whose time only moves when the test says so. `advance` fires due timers in time order
  * and lets promise continuations run between them, so async code reacts as it would for real.
+ * Timers run on monotonic time; `setWallTime` steps only the wall clock (an NTP step, a bad RTC).
  */
 export class FakeClock implements Clock {
-  private t: number;
   private mono = 0;
+  private wallOffset: number;
   private nextId = 1;
   private timers: FakeTimer[] = [];
 
-  constructor(start: number | Date = Date.UTC(2026, 0, 5, 8, 0, 0)) {
-    this.t = typeof start === 'number' ? start : start.getTime();
+  constructor(start: number | Date = Date.UTC(2026, 11, 1, 8, 0, 0)) {
+    this.wallOffset = typeof start === 'number' ? start : start.getTime();
   }
   now(): number {
-    return this.t;
+    return this.mono + this.wallOffset;
   }
   monotonic(): number {
     return this.mono;
   }
   setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { id: this.nextId++, at: this.t + Math.max(0, ms), fn };
+    const timer = { id: this.nextId++, at: this.mono + Math.max(0, ms), fn };
     this.timers.push(timer);
     return timer.id;
   }
@@ -65,30 +67,26 @@ export class FakeClock implements Clock {
   pendingTimers(): number {
     return this.timers.length;
   }
-  /** Jump the wall clock without firing timers (an NTP step, a wrong RTC). */
+  /** Step the wall clock to `ms` without moving monotonic time or timers. */
   setWallTime(ms: number): void {
-    this.t = ms;
+    this.wallOffset = ms - this.mono;
   }
   /** Move time forward by ms, firing every timer that falls due, in order. */
   async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    const monoEnd = this.mono + ms;
-    const startT = this.t;
+    const end = this.mono + ms;
     for (;;) {
       await flushMicrotasks();
       this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
       const next = this.timers[0];
       if (!next || next.at > end) break;
       this.timers.shift();
-      this.mono += Math.max(0, next.at - this.t);
-      this.t = Math.max(this.t, next.at);
+      this.mono = Math.max(this.mono, next.at);
       next.fn();
     }
-    this.t = end;
-    this.mono = monoEnd - (end - startT - ms);
+    this.mono = end;
     await flushMicrotasks();
   }
-  /** Let pending promise continuations (and setImmediate work, e.g. SQLite callbacks) run. */
+  /** Let pending promise continuations (and setImmediate work) run. */
   async settle(): Promise<void> {
     await flushMicrotasks();
   }

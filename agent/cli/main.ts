@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * companion-agent: the unit's command line. `run` starts the agent; the other commands read or
+ * change the same store a running agent uses (SQLite WAL makes that safe).
+ */
+import { parseArgs } from 'node:util';
+import { CliError, type CliContext } from './context.js';
+import { applyCommand, deadLetterReplay } from './write-commands.js';
+import { bookingsCommand, deadLetterList, runsCommand, statusCommand } from './read-commands.js';
+import { ConfigError, loadConfig, redactConfig } from '../config/config.js';
+import { runUntilSignal } from '../main.js';
+import { VERSION } from '../version.js';
+
+const USAGE = `companion-agent ${VERSION}: places a Companion unit's booked calls on time, online or offline.
+
+Usage: companion-agent <command> [options]
+
+Commands:
+  run                         start the agent (until SIGTERM/SIGINT)
+  status                      unit health: clock, bookings, next call, dead letters, outbox
+  bookings                    list bookings (numbers masked)
+  runs                        upcoming calls and recent outcomes with their attempts
+  dead-letter [list]          runs that failed after every retry
+  dead-letter replay RUN_ID   queue a dead-lettered run again
+  apply FILE                  apply booking commands from a JSON file (offline provisioning; - = stdin)
+  config check                validate the configuration and print it (secrets redacted)
+  version                     print the version
+
+Options:
+  --config PATH   JSON config file (default: $COMPANION_CONFIG, else built-in defaults)
+  --json          machine-readable output
+  --limit N       how many rows to list
+  -h, --help      this help
+
+Environment: COMPANION_<KEY>[__<KEY>...] overrides a config value, e.g. COMPANION_DATA_DIR=/tmp/unit.`;
+
+export async function main(argv: string[], io = defaultIo()): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    io.err(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (parsed.values.version || command === 'version') {
+    io.out(VERSION);
+    return 0;
+  }
+  if (parsed.values.help || !command) {
+    io.out(USAGE);
+    return command || parsed.values.help ? 0 : 2;
+  }
+  const ctx: CliContext = {
+    args: rest,
+    flags: {
+      config: parsed.values.config ?? null,
+      json: parsed.values.json ?? false,
+      limit: parsed.values.limit ?? null,
+    },
+    out: io.out,
+    err: io.err,
+    env: io.env,
+  };
+  try {
+    switch (command) {
+      case 'run':
+        return await runUntilSignal(loadConfig({ path: ctx.flags.config, env: ctx.env }));
+      case 'status':
+        return statusCommand(ctx);
+      case 'bookings':
+        return bookingsCommand(ctx);
+      case 'runs':
+        return runsCommand(ctx);
+      case 'dead-letter': {
+        const sub = rest[0] ?? 'list';
+        if (sub === 'list') return deadLetterList(ctx);
+        if (sub === 'replay') return deadLetterReplay({ ...ctx, args: rest.slice(1) });
+        throw new CliError(`unknown dead-letter command "${sub}" (list, replay RUN_ID)`, 2);
+      }
+      case 'apply':
+        return applyCommand(ctx);
+      case 'config': {
+        if (rest[0] !== 'check') throw new CliError('usage: companion-agent config check', 2);
+        const config = loadConfig({ path: ctx.flags.config, env: ctx.env });
+        if (ctx.flags.json) io.out(JSON.stringify(redactConfig(config), null, 2));
+        else
+          io.out(
+            `config OK (${ctx.flags.config ?? 'defaults + environment'})\n${JSON.stringify(redactConfig(config), null, 2)}`,
+          );
+        return 0;
+      }
+      default:
+        throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(err.message);
+      return 2;
+    }
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}`);
+      return err.exitCode;
+    }
+    io.err(`error: ${(err as Error).stack ?? String(err)}`);
+    return 1;
+  }
+}
+
+function defaultIo() {
+  return {
+    out: (s: string) => process.stdout.write(s + '\n'),
+    err: (s: string) => process.stderr.write(s + '\n'),
+    env: process.env,
+  };
+}
+
+// Run when executed directly (not when imported by tests).
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/main.js')) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`fatal: ${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

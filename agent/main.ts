@@ -1,0 +1,60 @@
+/**
+ * The production entry: builds the real clock, logger, drivers and policy from config and runs the
+ * agent until SIGTERM/SIGINT. Everything below this file is built from injected parts.
+ */
+import { Agent } from './app.js';
+import { SystemClock } from './clock.js';
+import { createLogger, type Logger } from './log.js';
+import type { Config } from './config/config.js';
+import { createAudio, createModem } from '../hal/factory.js';
+import { DialPolicy } from './policy/dial-policy.js';
+
+export interface Runtime {
+  agent: Agent;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(config: Config, logger?: Logger): Promise<Runtime> {
+  const log = logger ?? createLogger({ level: config.log.level });
+  const clock = new SystemClock(config.clock.offsetMs);
+  const modem = createModem(config.hal.modem, {
+    timers: clock,
+    logger: log.child({ component: 'modem' }),
+  });
+  const audio = createAudio(config.hal.audio, {
+    timers: clock,
+    logger: log.child({ component: 'audio' }),
+  });
+  const agent = new Agent({
+    config,
+    clock,
+    logger: log,
+    modem,
+    audio,
+    dialGuard: new DialPolicy(config.dialPolicy),
+  });
+  await agent.start();
+  return {
+    agent,
+    logger: log,
+    async stop() {
+      await agent.stop();
+    },
+  };
+}
+
+/** Run until a termination signal; resolves with the process exit code. */
+export async function runUntilSignal(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.log.level });
+  const rt = await startRuntime(config, logger);
+  logger.info({ pid: process.pid }, 'ready');
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'stopping');
+  await rt.stop();
+  logger.flush();
+  return 0;
+}

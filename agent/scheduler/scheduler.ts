@@ -1,0 +1,146 @@
+/**
+ * The scheduler loop. No fixed polling: it sleeps until the next thing that can happen (the next
+ * booking slot or the next retry), capped at `maxSleepMs` so a wall-clock jump is noticed within a
+ * minute, and it re-plans at once on every booking change. While the clock is untrusted it holds
+ * (plans nothing, claims nothing) and reports the hold once per transition.
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import type { ClockTrust, TrustState } from '../clock-trust.js';
+import type { Planner, PlanResult } from './planner.js';
+
+export interface SchedulerDeps {
+  store: Store;
+  clock: Clock;
+  planner: Planner;
+  trust: ClockTrust;
+  logger: Logger;
+  /** Called after every planning pass so the runner claims what is due. */
+  onDue: () => void;
+  /** When the runner next has work (retry due times). */
+  nextRunDueAt: () => number | null;
+  maxSleepMs: number;
+  /** How often to look for changes made by another process (CLI `apply`, `replay`). 0 = never. */
+  externalPollMs: number;
+  onPass?: (r: PlanResult, ms: number) => void;
+}
+
+export class Scheduler {
+  private timer: unknown = null;
+  private pollTimer: unknown = null;
+  private running = false;
+  private lastTrust: TrustState | null = null;
+  private dataVersion = 0;
+  private nextWakeAt: number | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly d: SchedulerDeps) {
+    this.log = d.logger.child({ component: 'scheduler' });
+  }
+
+  start(): void {
+    this.running = true;
+    this.dataVersion = this.readDataVersion();
+    this.tick();
+    if (this.d.externalPollMs > 0) this.armPoll();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.d.clock.clearTimeout(this.timer);
+    this.d.clock.clearTimeout(this.pollTimer);
+    this.timer = this.pollTimer = null;
+  }
+
+  /** Re-plan now (a booking changed, a run was replayed, the clock was vouched for). */
+  replan(): void {
+    if (!this.running) return;
+    this.d.clock.clearTimeout(this.timer);
+    this.timer = this.d.clock.setTimeout(() => this.tick(), 0);
+  }
+
+  trustState(): TrustState | null {
+    return this.lastTrust;
+  }
+
+  /** When the scheduler will next wake (for diagnostics and tests). */
+  wakeAt(): number | null {
+    return this.nextWakeAt;
+  }
+
+  /** One pass: judge the clock, plan due slots, hand over to the runner, sleep until the next event. */
+  tick(): void {
+    if (!this.running) return;
+    this.d.clock.clearTimeout(this.timer);
+    const { clock, store, trust } = this.d;
+    let sleepMs = this.d.maxSleepMs;
+    try {
+      const state = trust.evaluate();
+      this.noteTrust(state);
+      if (state.trusted) {
+        const now = clock.now();
+        const t0 = clock.monotonic();
+        const result = this.d.planner.planDue(now, () => trust.persist());
+        this.d.onPass?.(result, clock.monotonic() - t0);
+        if (result.runsCreated + result.skipped > 0) {
+          this.log.info(result, 'planned due slots');
+        }
+        this.d.onDue();
+        const next = minOf(store.bookings.nextSlotAt(), this.d.nextRunDueAt());
+        if (next !== null) sleepMs = Math.min(sleepMs, Math.max(0, next - clock.now()));
+      }
+    } catch (err) {
+      // A failing pass (disk full, busy database) must not kill the loop: retry at the next wake.
+      this.log.error({ err }, 'planning pass failed; retrying');
+      sleepMs = Math.min(sleepMs, 5_000);
+    }
+    this.nextWakeAt = clock.now() + sleepMs;
+    this.timer = clock.setTimeout(() => this.tick(), sleepMs);
+  }
+
+  private noteTrust(state: TrustState): void {
+    const prev = this.lastTrust;
+    this.lastTrust = state;
+    if (prev && prev.trusted === state.trusted && prev.reason === state.reason) return;
+    const now = this.d.clock.now();
+    if (!state.trusted) {
+      this.log.warn({ reason: state.reason }, `firing held: ${state.message}`);
+      this.d.store.tx(() =>
+        this.d.store.outbox.add(
+          'clock.untrusted',
+          { reason: state.reason, message: state.message },
+          now,
+        ),
+      );
+    } else if (prev && !prev.trusted) {
+      this.log.info('clock trusted again; firing resumes');
+      this.d.store.tx(() =>
+        this.d.store.outbox.add('clock.trusted', { source: state.source }, now),
+      );
+    }
+  }
+
+  private armPoll(): void {
+    this.pollTimer = this.d.clock.setTimeout(() => {
+      if (!this.running) return;
+      const v = this.readDataVersion();
+      if (v !== this.dataVersion) {
+        this.dataVersion = v;
+        this.replan();
+      }
+      this.armPoll();
+    }, this.d.externalPollMs);
+  }
+
+  /** PRAGMA data_version changes only when ANOTHER connection commits: a cheap external-change probe. */
+  private readDataVersion(): number {
+    return this.d.store.db.pragma('data_version', { simple: true }) as number;
+  }
+}
+
+function minOf(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
+}

@@ -1,0 +1,143 @@
+/** Queries on the bookings table. SQL stays here; callers get typed rows. */
+import type { Db } from './db.js';
+import type { Booking } from '../bookings/schema.js';
+
+export type BookingStatus = 'active' | 'paused' | 'completed' | 'cancelled';
+
+export interface BookingRow {
+  id: string;
+  version: number;
+  status: BookingStatus;
+  spec: Booking | null;
+  nextSlotAt: number | null;
+  cursorAt: number | null;
+  remaining: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface RawBooking {
+  id: string;
+  version: number;
+  status: BookingStatus;
+  spec: string | null;
+  next_slot_at: number | null;
+  cursor_at: number | null;
+  remaining: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const toRow = (r: RawBooking): BookingRow => ({
+  id: r.id,
+  version: r.version,
+  status: r.status,
+  spec: r.spec === null ? null : (JSON.parse(r.spec) as Booking),
+  nextSlotAt: r.next_slot_at,
+  cursorAt: r.cursor_at,
+  remaining: r.remaining,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export class BookingsRepo {
+  private readonly getStmt;
+  private readonly upsertStmt;
+  private readonly dueStmt;
+  private readonly nextDueStmt;
+  private readonly advanceStmt;
+  private readonly listStmt;
+  private readonly countStmt;
+  private readonly activeIdsStmt;
+
+  constructor(db: Db) {
+    this.getStmt = db.prepare<[string], RawBooking>('SELECT * FROM bookings WHERE id = ?');
+    this.upsertStmt = db.prepare(
+      `INSERT INTO bookings (id, version, status, spec, next_slot_at, cursor_at, remaining, created_at, updated_at)
+       VALUES (@id, @version, @status, @spec, @nextSlotAt, @cursorAt, @remaining, @now, @now)
+       ON CONFLICT (id) DO UPDATE SET version = excluded.version, status = excluded.status,
+         spec = excluded.spec, next_slot_at = excluded.next_slot_at, cursor_at = excluded.cursor_at,
+         remaining = excluded.remaining, updated_at = excluded.updated_at`,
+    );
+    this.dueStmt = db.prepare<[number, number], RawBooking>(
+      `SELECT * FROM bookings WHERE status = 'active' AND next_slot_at IS NOT NULL AND next_slot_at <= ?
+       ORDER BY next_slot_at LIMIT ?`,
+    );
+    this.nextDueStmt = db.prepare<[], { t: number | null }>(
+      `SELECT min(next_slot_at) AS t FROM bookings WHERE status = 'active' AND next_slot_at IS NOT NULL`,
+    );
+    this.advanceStmt = db.prepare(
+      `UPDATE bookings SET next_slot_at = @nextSlotAt, cursor_at = @cursorAt, remaining = @remaining,
+         status = @status, updated_at = @now WHERE id = @id AND version = @version`,
+    );
+    this.listStmt = db.prepare<[number], RawBooking>(
+      'SELECT * FROM bookings ORDER BY status, next_slot_at IS NULL, next_slot_at, id LIMIT ?',
+    );
+    this.countStmt = db.prepare<[], { status: BookingStatus; n: number }>(
+      'SELECT status, count(*) AS n FROM bookings GROUP BY status',
+    );
+    this.activeIdsStmt = db.prepare<[], { id: string; version: number }>(
+      `SELECT id, version FROM bookings WHERE status IN ('active', 'paused')`,
+    );
+  }
+
+  get(id: string): BookingRow | null {
+    const r = this.getStmt.get(id);
+    return r ? toRow(r) : null;
+  }
+
+  save(b: Omit<BookingRow, 'createdAt' | 'updatedAt'>, now: number): void {
+    this.upsertStmt.run({
+      id: b.id,
+      version: b.version,
+      status: b.status,
+      spec: b.spec === null ? null : JSON.stringify(b.spec),
+      nextSlotAt: b.nextSlotAt,
+      cursorAt: b.cursorAt,
+      remaining: b.remaining,
+      now,
+    });
+  }
+
+  /** Active bookings whose next slot is at or before `now`, oldest first. */
+  due(now: number, limit = 500): BookingRow[] {
+    return this.dueStmt.all(now, limit).map(toRow);
+  }
+
+  nextSlotAt(): number | null {
+    return this.nextDueStmt.get()?.t ?? null;
+  }
+
+  /** Move the cursor; conditioned on the version so a concurrent upsert wins. */
+  advance(
+    b: Pick<BookingRow, 'id' | 'version' | 'nextSlotAt' | 'cursorAt' | 'remaining' | 'status'>,
+    now: number,
+  ): boolean {
+    return (
+      this.advanceStmt.run({
+        id: b.id,
+        version: b.version,
+        nextSlotAt: b.nextSlotAt,
+        cursorAt: b.cursorAt,
+        remaining: b.remaining,
+        status: b.status,
+        now,
+      }).changes === 1
+    );
+  }
+
+  list(limit = 1000): BookingRow[] {
+    return this.listStmt.all(limit).map(toRow);
+  }
+
+  counts(): Record<BookingStatus, number> {
+    const out: Record<BookingStatus, number> = { active: 0, paused: 0, completed: 0, cancelled: 0 };
+    for (const r of this.countStmt.all()) out[r.status] = r.n;
+    return out;
+  }
+
+  /** Ids of bookings that are live (active or paused), for snapshot reconciliation. */
+  liveIds(): { id: string; version: number }[] {
+    return this.activeIdsStmt.all();
+  }
+}

@@ -1,0 +1,74 @@
+/** The inbound command audit log; also what lets a redelivered command get its original result. */
+import type { Db } from './db.js';
+import type { CommandResult } from '../bookings/schema.js';
+
+export interface CommandRecord {
+  commandId: string;
+  source: string;
+  type: string | null;
+  bookingId: string | null;
+  status: 'accepted' | 'ignored_stale' | 'rejected';
+  result: CommandResult;
+  raw: string | null;
+  receivedAt: number;
+}
+
+interface RawCommand {
+  command_id: string;
+  source: string;
+  type: string | null;
+  booking_id: string | null;
+  status: CommandRecord['status'];
+  result: string;
+  raw: string | null;
+  received_at: number;
+}
+
+const RAW_LIMIT = 8192;
+
+export class CommandsRepo {
+  private readonly getStmt;
+  private readonly insertStmt;
+  private readonly recentStmt;
+
+  constructor(db: Db) {
+    this.getStmt = db.prepare<[string], RawCommand>('SELECT * FROM commands WHERE command_id = ?');
+    this.insertStmt = db.prepare(
+      `INSERT INTO commands (command_id, source, type, booking_id, status, result, raw, received_at)
+       VALUES (@commandId, @source, @type, @bookingId, @status, @result, @raw, @receivedAt)`,
+    );
+    this.recentStmt = db.prepare<[number], RawCommand>(
+      'SELECT * FROM commands ORDER BY received_at DESC LIMIT ?',
+    );
+  }
+
+  get(commandId: string): CommandRecord | null {
+    const r = this.getStmt.get(commandId);
+    return r ? toRecord(r) : null;
+  }
+
+  record(c: CommandRecord): void {
+    this.insertStmt.run({
+      ...c,
+      result: JSON.stringify(c.result),
+      raw: c.raw === null ? null : c.raw.slice(0, RAW_LIMIT),
+    });
+  }
+
+  recent(limit = 50): CommandRecord[] {
+    return this.recentStmt.all(limit).map(toRecord);
+  }
+}
+
+function toRecord(r: RawCommand): CommandRecord {
+  return {
+    commandId: r.command_id,
+    source: r.source,
+    type: r.type,
+    bookingId: r.booking_id,
+    status: r.status,
+    result: JSON.parse(r.result) as CommandResult,
+    raw: r.raw,
+    receivedAt: r.received_at,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Opens the unit's SQLite store with the durability settings the design depends on, and applies
+ * numbered migrations. Rule 1: an acknowledged booking is committed AND flushed, so WAL with
+ * synchronous=FULL (better-sqlite3 would otherwise leave WAL at NORMAL, which can lose the last
+ * commits on power loss).
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Db = Database.Database;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/** The numbered migrations shipped with this build, in order. */
+export function loadMigrations(dir = migrationsDir): Migration[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d{4}_.+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({
+      version: Number(f.slice(0, 4)),
+      name: f.replace(/\.sql$/, ''),
+      sql: readFileSync(join(dir, f), 'utf8'),
+    }));
+}
+
+export class MigrationError extends Error {
+  constructor(
+    message: string,
+    readonly migration: string,
+    override readonly cause: unknown,
+  ) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+export interface OpenOptions {
+  /** Called once before the first pending migration runs (e.g. to back the database up). */
+  beforeMigrate?: (db: Db, fromVersion: number, toVersion: number) => void;
+  migrations?: Migration[];
+  readonly?: boolean;
+  /** Stop after this schema version (tests that build an "old" database). */
+  targetVersion?: number;
+}
+
+export function openDb(path: string, opts: OpenOptions = {}): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { readonly: opts.readonly ?? false });
+  try {
+    db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+    }
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    if (!opts.readonly) migrate(db, opts);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Forward-only, one transaction per migration: a failure leaves the previous schema untouched. */
+export function migrate(db: Db, opts: OpenOptions = {}): number {
+  const all = opts.migrations ?? loadMigrations();
+  const current = schemaVersion(db);
+  const latest = all.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new MigrationError(
+      `database schema version ${current} is newer than this agent knows (${latest}); ` +
+        'install the newer agent again or restore a backup',
+      `v${current}`,
+      null,
+    );
+  }
+  const target = opts.targetVersion ?? latest;
+  const pending = all.filter((m) => m.version > current && m.version <= target);
+  if (pending.length === 0) return current;
+  opts.beforeMigrate?.(db, current, pending.at(-1)!.version);
+  for (const m of pending) {
+    try {
+      db.transaction(() => {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }).immediate();
+    } catch (err) {
+      throw new MigrationError(
+        `migration ${m.name} failed: ${(err as Error).message}`,
+        m.name,
+        err,
+      );
+    }
+  }
+  return schemaVersion(db);
+}

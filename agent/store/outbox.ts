@@ -1,0 +1,113 @@
+/**
+ * Rule 6: side effects toward the cloud are rows too. Every event is written here in the same
+ * transaction as the state change it describes, with a stable event id and the per-unit sequence
+ * (the row's seq). Delivery (MQTT, QoS 1, marked sent on PUBACK) lives in sync/.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db } from './db.js';
+
+export type EventClass = 'critical' | 'telemetry';
+
+export interface OutboxEvent {
+  seq: number;
+  eventId: string;
+  type: string;
+  class: EventClass;
+  payload: Record<string, unknown>;
+  createdAt: number;
+  sentAt: number | null;
+}
+
+interface OutboxRow {
+  seq: number;
+  event_id: string;
+  type: string;
+  class: EventClass;
+  payload: string;
+  created_at: number;
+  sent_at: number | null;
+}
+
+const toEvent = (r: OutboxRow): OutboxEvent => ({
+  seq: r.seq,
+  eventId: r.event_id,
+  type: r.type,
+  class: r.class,
+  payload: JSON.parse(r.payload) as Record<string, unknown>,
+  createdAt: r.created_at,
+  sentAt: r.sent_at,
+});
+
+export class Outbox {
+  private readonly insert;
+  private readonly unsent;
+  private readonly markSentStmt;
+  private readonly countStmt;
+  private readonly oldestStmt;
+  private readonly evictStmt;
+  private readonly listStmt;
+
+  constructor(private readonly db: Db) {
+    this.insert = db.prepare(
+      'INSERT INTO outbox (event_id, type, class, payload, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.unsent = db.prepare<[number, number], OutboxRow>(
+      'SELECT * FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.markSentStmt = db.prepare<[number, string]>(
+      'UPDATE outbox SET sent_at = ? WHERE event_id = ? AND sent_at IS NULL',
+    );
+    this.countStmt = db.prepare<[], { n: number; oldest: number | null }>(
+      'SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL',
+    );
+    this.oldestStmt = db.prepare<[], { seq: number }>(
+      'SELECT seq FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1',
+    );
+    this.evictStmt = db.prepare<[number]>(
+      `DELETE FROM outbox WHERE seq IN (
+         SELECT seq FROM outbox WHERE sent_at IS NULL AND class = 'telemetry' ORDER BY seq LIMIT ?)`,
+    );
+    this.listStmt = db.prepare<[number], OutboxRow>(
+      'SELECT * FROM outbox ORDER BY seq DESC LIMIT ?',
+    );
+  }
+
+  /** Append an event. Call inside the transaction that makes the change it reports. */
+  add(
+    type: string,
+    payload: Record<string, unknown>,
+    at: number,
+    cls: EventClass = 'critical',
+  ): string {
+    const eventId = randomUUID();
+    this.insert.run(eventId, type, cls, JSON.stringify(payload), at);
+    return eventId;
+  }
+
+  /** Unsent events in sequence order, after `afterSeq`. */
+  pending(limit = 100, afterSeq = 0): OutboxEvent[] {
+    return this.unsent.all(afterSeq, limit).map(toEvent);
+  }
+
+  markSent(eventId: string, at: number): boolean {
+    return this.markSentStmt.run(at, eventId).changes === 1;
+  }
+
+  backlog(): { count: number; oldestCreatedAt: number | null } {
+    const r = this.countStmt.get()!;
+    return { count: r.n, oldestCreatedAt: r.oldest };
+  }
+
+  oldestUnsentSeq(): number | null {
+    return this.oldestStmt.get()?.seq ?? null;
+  }
+
+  /** Drop the oldest unsent telemetry to keep the backlog bounded; critical events are never dropped. */
+  evictTelemetry(count: number): number {
+    return this.evictStmt.run(count).changes;
+  }
+
+  recent(limit = 50): OutboxEvent[] {
+    return this.listStmt.all(limit).map(toEvent);
+  }
+}
