@@ -4,6 +4,7 @@ import {
   modemConfigSchema,
   type ModemConfigInput,
 } from './config.js';
+import { AlsaAudio } from './alsa/alsa-audio.js';
 import { AtSerialModem } from './at/at-serial-modem.js';
 import { type HalLogger, silentLogger } from './logger.js';
 import { SimulatorAudio } from './simulator/simulator-audio.js';
@@ -48,6 +49,6 @@ export function createAudio(config: AudioConfigInput | undefined, deps: HalDeps)
         playDurationMs: cfg.simulator.playDurationMs,
       });
     case 'alsa':
-      throw new Error('audio driver "alsa" is not available yet');
+      return new AlsaAudio({ config: cfg.alsa, logger: deps.logger ?? silentLogger });
   }
 }

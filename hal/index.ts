@@ -11,3 +11,10 @@ export {
   type SimBehaviorInput,
   type SimRuleInput,
 } from './simulator/index.js';
+export { AtSerialModem, type AtSerialModemOptions } from './at/at-serial-modem.js';
+export { AlsaAudio, type AlsaAudioOptions } from './alsa/alsa-audio.js';
+export {
+  type CommandRunner,
+  type CommandResult,
+  execCommandRunner,
+} from './alsa/command-runner.js';

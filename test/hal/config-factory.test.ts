@@ -77,3 +77,12 @@ describe('HAL factory: AT driver', () => {
     expect(modem.status().state).toBe('stopped');
   });
 });
+
+describe('HAL factory: ALSA driver', () => {
+  it('builds AlsaAudio from config', async () => {
+    const { AlsaAudio } = await import('../../hal/alsa/alsa-audio.js');
+    const audio = createAudio({ driver: 'alsa', alsa: { card: '2' } }, { timers: new FakeClock() });
+    expect(audio).toBeInstanceOf(AlsaAudio);
+    expect(audio.status()).toMatchObject({ driver: 'alsa', ok: false, reason: 'not started' });
+  });
+});
