@@ -84,7 +84,8 @@ export class AtCall {
   /** The agent (or the driver's own timers) hangs up. Resolves once the modem confirmed it. */
   async hangup(end: CallEnd): Promise<void> {
     const { session, send } = this.d;
-    if (session.ended || this.localEnd) return;
+    // Already ending on the network's word: hanging up now would overwrite the real reason.
+    if (session.ended || this.localEnd || this.ending) return;
     this.localEnd = end;
     try {
       let r = await send('AT+CHUP');
