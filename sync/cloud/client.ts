@@ -92,6 +92,7 @@ export class CloudClient {
   /** msgId → command ids it carried, so an envelope-level rejection resolves all of them. */
   private readonly msgCommands = new Map<string, { unitId: string; ids: string[] }>();
   private waiterSub: Promise<void> | null = null;
+  private readonly subscriptions = new Map<number, string[]>();
 
   constructor(private readonly opts: CloudClientOptions) {
     this.key =
@@ -110,6 +111,8 @@ export class CloudClient {
       clientId: o.clientId ?? `companion-cloud-${randomUUID().slice(0, 8)}`,
       clean: !(o.sessionExpirySec && o.sessionExpirySec > 0),
       reconnectPeriod: 1000,
+      // We re-subscribe ourselves: mqtt.js would drop the subscription identifiers we dispatch on.
+      resubscribe: false,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       ...(o.sessionExpirySec ? { properties: { sessionExpiryInterval: o.sessionExpirySec } } : {}),
       ...(o.username ? { username: o.username } : {}),
@@ -125,6 +128,15 @@ export class CloudClient {
       throw new CloudClientError(`cannot connect to ${o.url}: ${(err as Error).message}`);
     }
     this.client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    this.client.on('connect', (connack) => {
+      if (connack.sessionPresent) return;
+      // The broker forgot us (restart without persistence, expired session): subscribe again.
+      for (const [subId, filters] of this.subscriptions) {
+        this.client
+          ?.subscribeAsync(filters, { qos: 1, properties: { subscriptionIdentifier: subId } })
+          .catch(() => undefined);
+      }
+    });
   }
 
   async stop(): Promise<void> {
@@ -277,9 +289,11 @@ export class CloudClient {
       return opts.shareGroup ? `$share/${opts.shareGroup}/${f}` : f;
     });
     this.handlers.set(subId, handler);
+    this.subscriptions.set(subId, filters);
     await client.subscribeAsync(filters, { qos: 1, properties: { subscriptionIdentifier: subId } });
     return async () => {
       this.handlers.delete(subId);
+      this.subscriptions.delete(subId);
       if (this.client) await this.client.unsubscribeAsync(filters);
     };
   }
@@ -306,8 +320,10 @@ export class CloudClient {
   }
 
   private ensureWaiterSubscription(): Promise<void> {
+    const filters = [`${TOPIC_ROOT}/+/results`, `${TOPIC_ROOT}/+/events`];
+    this.subscriptions.set(WAITER_SUB_ID, filters);
     this.waiterSub ??= this.requireClient()
-      .subscribeAsync([`${TOPIC_ROOT}/+/results`, `${TOPIC_ROOT}/+/events`], {
+      .subscribeAsync(filters, {
         qos: 1,
         properties: { subscriptionIdentifier: WAITER_SUB_ID },
       })

@@ -123,6 +123,9 @@ export class MosquittoBroker {
       `max_inflight_messages 0`,
       `persistence ${o.persistence ? 'true' : 'false'}`,
     ];
+    // Started as root (CI containers), mosquitto drops to user "mosquitto", which cannot write the
+    // persistence file into our private temp dir: stay the user we are.
+    if (process.getuid?.() === 0) lines.push('user root');
     if (o.persistence) lines.push(`persistence_location ${this.dir}/`);
     if (o.users) {
       const pw = join(this.dir, 'passwd');

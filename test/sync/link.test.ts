@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CloudClient, type UnitMessage } from '../../sync/cloud/client.js';
 import { MemorySequences } from '../../sync/cloud/sequences.js';
 import { startBroker, stopAllBrokers, type MosquittoBroker } from '../support/mosquitto.js';
-import { booking, KEYS, startUnit, until, type Unit } from './unit-harness.js';
+import { booking, KEYS, startUnit, until } from './unit-harness.js';
 
 let broker: MosquittoBroker;
 const cleanups: (() => Promise<void>)[] = [];

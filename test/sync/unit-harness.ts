@@ -80,13 +80,13 @@ export async function until<T>(
   fn: () => T | Promise<T>,
   what: string,
   timeoutMs = 20_000,
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as NonNullable<T>;
     } catch (err) {
       last = err;
     }
