@@ -94,6 +94,8 @@ export class SyncLink extends EventEmitter<LinkEvents> {
   private pollTimer: unknown = null;
   private startedAt = 0;
   private pendingSync: SyncRequestBody | null = null;
+  /** True once the broker acknowledged our subscriptions on the current connection. */
+  private subscribed = false;
   private lastSyncRequest = { key: '', at: Number.NEGATIVE_INFINITY };
   private readonly s = {
     lastContactAt: null as number | null,
@@ -185,7 +187,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     return {
       enabled: this.cfg.enabled,
       phase: this.phase,
-      connected: this.client?.connected === true && this.phase === 'connected',
+      connected: this.client?.connected === true && this.phase === 'connected' && this.subscribed,
       url: redactUrl(this.cfg.url),
       lastContactAt: this.s.lastContactAt,
       connectedSince: this.s.connectedSince,
@@ -232,6 +234,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       return;
     }
     this.client = client;
+    this.subscribed = false;
     this.phase = 'connecting';
     client.handleMessage = (packet, cb) => this.onMessage(client, packet, cb);
     client.on('connect', (connack) => this.onConnect(client, connack, connectCount));
@@ -263,11 +266,16 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       topicFor(this.deps.unitId, c),
     );
     client.subscribe(topics, { qos: 1 }, (err) => {
-      if (err && client === this.client) {
+      if (client !== this.client) return;
+      if (err) {
         this.s.lastError = `subscribe failed: ${err.message}`;
         this.log.error({ err: err.message }, 'subscribe failed; reconnecting');
         client.end(true);
+        return;
       }
+      // Announced only once the broker holds our subscriptions: from here nothing sent to us is lost.
+      this.subscribed = true;
+      this.emit('connected', { sessionPresent: connack.sessionPresent, connectCount });
     });
     const lastSeq = this.deps.sink.lastSeq();
     if (this.pendingSync) {
@@ -282,7 +290,6 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     }
     this.drainer.attach((row) => this.publishRow(client, row));
     this.scheduleHeartbeat(0);
-    this.emit('connected', { sessionPresent: connack.sessionPresent, connectCount });
   }
 
   private onClose(client: MqttClient): void {
