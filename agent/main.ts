@@ -8,6 +8,8 @@ import { createLogger, type Logger } from './log.js';
 import type { Config } from './config/config.js';
 import { createAudio, createModem } from '../hal/factory.js';
 import { DialPolicy } from './policy/dial-policy.js';
+import { backupsFor, refuseOnFailedUpgrade } from './store/upgrade-guard.js';
+import { systemdWatchdog } from './watchdog/index.js';
 
 export interface Runtime {
   agent: Agent;
@@ -26,6 +28,8 @@ export async function startRuntime(config: Config, logger?: Logger): Promise<Run
     timers: clock,
     logger: log.child({ component: 'audio' }),
   });
+  // Back the store up before any migration; a failed upgrade refuses to start, naming the backup.
+  const backups = backupsFor(config.dataDir, config.backups.keep);
   const agent = new Agent({
     config,
     clock,
@@ -33,8 +37,11 @@ export async function startRuntime(config: Config, logger?: Logger): Promise<Run
     modem,
     audio,
     dialGuard: new DialPolicy(config.dialPolicy),
+    openOptions: backups.openOptions,
   });
-  await agent.start();
+  await refuseOnFailedUpgrade(backups, () => agent.start());
+  if (backups.lastBackup())
+    log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
   return {
     agent,
     logger: log,
@@ -49,11 +56,15 @@ export async function runUntilSignal(config: Config): Promise<number> {
   const logger = createLogger({ level: config.log.level });
   const rt = await startRuntime(config, logger);
   logger.info({ pid: process.pid }, 'ready');
+  // READY=1, then WATCHDOG=1 only while the loop and the database are healthy (no-op without systemd).
+  const systemd = systemdWatchdog(rt.agent.store, logger);
+  await systemd.ready();
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info({ signal }, 'stopping');
+  await systemd.stopping();
   await rt.stop();
   logger.flush();
   return 0;

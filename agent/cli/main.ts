@@ -10,6 +10,8 @@ import { bookingsCommand, deadLetterList, runsCommand, statusCommand } from './r
 import { ConfigError, loadConfig, redactConfig } from '../config/config.js';
 import { runUntilSignal } from '../main.js';
 import { VERSION } from '../version.js';
+import { doctorCommand } from '../doctor/command.js';
+import { StartRefusedError } from '../store/upgrade-guard.js';
 
 const USAGE = `companion-agent ${VERSION}: places a Companion unit's booked calls on time, online or offline.
 
@@ -24,6 +26,7 @@ Commands:
   dead-letter replay RUN_ID   queue a dead-lettered run again
   apply FILE                  apply booking commands from a JSON file (offline provisioning; - = stdin)
   config check                validate the configuration and print it (secrets redacted)
+  doctor                      check this unit's installation (OK/WARN/FAIL with fixes)
   version                     print the version
 
 Options:
@@ -100,6 +103,8 @@ export async function main(argv: string[], io = defaultIo()): Promise<number> {
           );
         return 0;
       }
+      case 'doctor':
+        return await doctorCommand(ctx);
       default:
         throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);
     }
@@ -107,6 +112,10 @@ export async function main(argv: string[], io = defaultIo()): Promise<number> {
     if (err instanceof ConfigError) {
       io.err(err.message);
       return 2;
+    }
+    if (err instanceof StartRefusedError) {
+      io.err(`error: ${err.message}`);
+      return err.exitCode;
     }
     if (err instanceof CliError) {
       io.err(`error: ${err.message}`);

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { modemConfigSchema, audioConfigSchema } from '../../hal/config.js';
 import { mqttConfigSchema } from '../../sync/config.js';
 import { dialPolicyConfigSchema } from '../policy/dial-policy.js';
+import { backupsConfigSchema } from '../store/backup.js';
 import { CONFIG_VERSION, clockSchema, logSchema, runnerSchema, schedulerSchema } from './schema.js';
 import { migrateConfig } from './migrate.js';
 
@@ -25,6 +26,8 @@ export const configSchema = z
       .default('dev-unit'),
     /** Where the SQLite store (and its backups) live. */
     dataDir: z.string().min(1).default('./data'),
+    /** Pre-migration database backups under <dataDir>/backups. */
+    backups: backupsConfigSchema.prefault({}),
     log: logSchema.prefault({}),
     clock: clockSchema.prefault({}),
     scheduler: schedulerSchema.prefault({}),
