@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+/**
+ * companion-cloud: the cloud side from a shell. Books, cancels, snapshots and controls units, watches
+ * what they report, and makes signing keys. Connection flags may come from the environment
+ * (COMPANION_MQTT_URL, COMPANION_MQTT_USERNAME, COMPANION_MQTT_PASSWORD, COMPANION_CLOUD_KEY).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateSigningKeyPair } from '../contract/signing.js';
+import { controlBodySchema } from '../contract/bodies.js';
+import { CloudClient, type UnitMessage } from './client.js';
+import { FileSequences } from './sequences.js';
+
+const USAGE = `usage: companion-cloud <command> [options]
+
+  book UNIT --callee E164 --at ISO [--id ID] [--version N] [--agent ID]
+  cancel UNIT BOOKING --version N
+  snapshot UNIT --file bookings.json     (a JSON array of bookings: the unit's full active set)
+  control UNIT resync | test-call --callee E164 | replay --run RUN_ID
+  watch UNIT|+ [--share GROUP]           (JSON lines; '+' = every unit)
+  keygen [--out DIR]                     (writes cloud-signing.key, prints the public key)
+
+connection: --url URL --username U --password P --ca F --cert F --key F
+signing:    --sign-key FILE (Ed25519 PEM; or COMPANION_CLOUD_KEY) | --unsigned
+state:      --state FILE (per-unit command sequence; default ~/.companion-cloud/sequences.json)
+            --timeout MS (default 10000)`;
+
+class UsageError extends Error {}
+
+const options = {
+  url: { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  'sign-key': { type: 'string' },
+  unsigned: { type: 'boolean' },
+  state: { type: 'string' },
+  timeout: { type: 'string' },
+  callee: { type: 'string' },
+  at: { type: 'string' },
+  id: { type: 'string' },
+  version: { type: 'string' },
+  agent: { type: 'string' },
+  file: { type: 'string' },
+  run: { type: 'string' },
+  share: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<
+  typeof parseArgs<{ options: typeof options; allowPositionals: true }>
+>['values'];
+
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined || v === '') throw new UsageError(`missing ${what}`);
+  return v;
+}
+
+function int(v: string | undefined, what: string, dflt?: number): number {
+  if (v === undefined) return need(dflt, what);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${what} must be a positive integer, got ${v}`);
+  return n;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+function client(v: Values): CloudClient {
+  const url = v.url ?? process.env.COMPANION_MQTT_URL ?? 'mqtt://localhost:1883';
+  const keyPath = v['sign-key'] ?? process.env.COMPANION_CLOUD_KEY;
+  if (!keyPath && !v.unsigned) {
+    throw new UsageError(
+      'no signing key: pass --sign-key FILE (or COMPANION_CLOUD_KEY), or --unsigned for a development unit',
+    );
+  }
+  const username = v.username ?? process.env.COMPANION_MQTT_USERNAME;
+  const password = v.password ?? process.env.COMPANION_MQTT_PASSWORD;
+  return new CloudClient({
+    url,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(v.ca || v.cert || v.key
+      ? {
+          tls: {
+            ...(v.ca ? { ca: readText(v.ca, '--ca') } : {}),
+            ...(v.cert ? { cert: readText(v.cert, '--cert') } : {}),
+            ...(v.key ? { key: readText(v.key, '--key') } : {}),
+          },
+        }
+      : {}),
+    ...(keyPath && !v.unsigned ? { signingKey: readText(keyPath, 'signing key') } : {}),
+    sequences: new FileSequences(v.state ?? join(homedir(), '.companion-cloud', 'sequences.json')),
+  });
+}
+
+const print = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const { values: v, positionals: pos } = parseArgs({
+    args: argv,
+    options,
+    allowPositionals: true,
+  });
+  const [cmd, unitId, arg] = pos;
+  if (v.help || !cmd) {
+    process.stdout.write(`${USAGE}\n`);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === 'keygen') {
+    const k = generateSigningKeyPair();
+    const file = join(v.out ?? '.', 'cloud-signing.key');
+    writeFileSync(file, k.privateKeyPem, { mode: 0o600 });
+    print({
+      privateKeyFile: file,
+      publicKey: k.publicKeyBase64,
+      configHint: { mqtt: { signature: { publicKeys: [k.publicKeyBase64] } } },
+    });
+    return 0;
+  }
+  const unit = need(unitId, 'UNIT');
+  const timeout = int(v.timeout, '--timeout', 10_000);
+  // Argument mistakes are reported before any network work.
+  if (cmd === 'book') {
+    need(v.callee, '--callee');
+    need(v.at, '--at');
+  }
+  if (cmd === 'cancel') {
+    need(arg, 'BOOKING');
+    int(v.version, '--version');
+  }
+  if (cmd === 'snapshot') need(v.file, '--file');
+  if (!['book', 'cancel', 'snapshot', 'control', 'watch'].includes(cmd)) {
+    throw new UsageError(`unknown command ${cmd}`);
+  }
+  const c = client(v);
+  await c.start();
+  try {
+    switch (cmd) {
+      case 'book': {
+        const r = await c.book(
+          unit,
+          {
+            id: v.id ?? `bk-${randomUUID().slice(0, 8)}`,
+            version: int(v.version, '--version', 1),
+            callee: need(v.callee, '--callee'),
+            agentId: v.agent ?? 'companion-default',
+            schedule: { kind: 'once', at: need(v.at, '--at') },
+          },
+          timeout,
+        );
+        print(r);
+        return r.status === 'accepted' || r.status === 'duplicate' ? 0 : 1;
+      }
+      case 'cancel': {
+        const r = await c.cancel(unit, need(arg, 'BOOKING'), int(v.version, '--version'), timeout);
+        print(r);
+        return r.status === 'accepted' ? 0 : 1;
+      }
+      case 'snapshot': {
+        const bookings = JSON.parse(readText(need(v.file, '--file'), '--file')) as unknown;
+        if (!Array.isArray(bookings))
+          throw new UsageError('--file must hold a JSON array of bookings');
+        print(await c.snapshot(unit, bookings, { wait: true, timeoutMs: timeout }));
+        return 0;
+      }
+      case 'control': {
+        const body = controlBodySchema.safeParse({
+          action: need(arg, 'control action'),
+          ...(arg === 'test-call' ? { callee: v.callee } : {}),
+          ...(arg === 'replay' ? { runId: v.run } : {}),
+        });
+        if (!body.success)
+          throw new UsageError(
+            body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+          );
+        const r = await c.control(unit, body.data, timeout);
+        print(r);
+        return r.status === 'accepted' ? 0 : 1;
+      }
+      case 'watch': {
+        await c.watch(
+          unit,
+          (m: UnitMessage) =>
+            print({
+              unit: m.unitId,
+              channel: m.channel,
+              ...(m.error ? { error: m.error } : {}),
+              ...m.envelope,
+            }),
+          v.share ? { shareGroup: v.share } : {},
+        );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${cmd}`);
+    }
+  } finally {
+    await c.stop();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError)
+      process.stderr.write(`companion-cloud: ${err.message}\n\n${USAGE}\n`);
+    else process.stderr.write(`companion-cloud: ${(err as Error).message}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);
