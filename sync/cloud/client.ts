@@ -26,6 +26,7 @@ import {
   type OutboundChannel,
 } from '../contract/topics.js';
 import { MemorySequences, type SequenceStore } from './sequences.js';
+import { noDelay } from '../link/link.js';
 
 export type CommandInput = z.input<typeof bookingCommandSchema>;
 
@@ -128,7 +129,9 @@ export class CloudClient {
       throw new CloudClientError(`cannot connect to ${o.url}: ${(err as Error).message}`);
     }
     this.client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    noDelay(this.client);
     this.client.on('connect', (connack) => {
+      if (this.client) noDelay(this.client);
       if (connack.sessionPresent) return;
       // The broker forgot us (restart without persistence, expired session): subscribe again.
       for (const [subId, filters] of this.subscriptions) {

@@ -254,6 +254,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     if (client !== this.client) return;
     const now = this.deps.clock.now();
     this.backoff.reset();
+    noDelay(client);
     this.phase = 'connected';
     this.deps.meta.set(CONNECT_COUNT_KEY, connectCount);
     this.s.connectedSince = now;
@@ -468,6 +469,12 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       this.schedulePoll();
     }, POLL_MS);
   }
+}
+
+/** Commands and PUBACKs are small: Nagle would hold each one back waiting for the peer's ACK. */
+export function noDelay(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
 }
 
 function safeHealth(h: HealthSource): Record<string, unknown> {

@@ -1,0 +1,59 @@
+/** A unit (real temp-file store, applier, link) for the sync benchmarks. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandApplier } from '../agent/bookings/apply.js';
+import { SystemClock } from '../agent/clock.js';
+import { Store } from '../agent/store/store.js';
+import { mqttConfigSchema } from '../sync/config.js';
+import { SyncLink } from '../sync/link/link.js';
+
+export function benchUnit(url: string, unitId: string, publicKey: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'companion-bench-sync-'));
+  const store = Store.open(join(dir, 'companion.db'));
+  const clock = new SystemClock();
+  const applier = new CommandApplier(store, clock);
+  const link = new SyncLink({
+    unitId,
+    config: mqttConfigSchema.parse({
+      enabled: true,
+      url,
+      reconnect: { minMs: 50, maxMs: 500 },
+      signature: { publicKeys: [publicKey] },
+      heartbeatSec: 60,
+    }),
+    sink: applier,
+    outbox: store.outbox,
+    meta: store.meta,
+    clock,
+    transaction: (fn) => store.tx(fn),
+  });
+  return {
+    store,
+    applier,
+    link,
+    async dispose() {
+      await link.stop();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor(fn: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+export function futureBooking(id: string, version = 1) {
+  return {
+    id,
+    version,
+    callee: '+4930123456',
+    agentId: 'bench',
+    schedule: { kind: 'once' as const, at: '2035-01-01T10:00:00Z' },
+  };
+}

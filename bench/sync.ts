@@ -1,0 +1,90 @@
+/**
+ * Sync benchmarks against a private Mosquitto on loopback, with signatures on (as in production):
+ * publish→accepted round trip, one-change-per-message throughput, a 10,000-change burst that piled up
+ * while the unit was offline, and outbox drain rate.
+ */
+import { randomUUID } from 'node:crypto';
+import { CloudClient } from '../sync/cloud/client.js';
+import { MemorySequences } from '../sync/cloud/sequences.js';
+import { generateSigningKeyPair } from '../sync/contract/signing.js';
+import { startBroker } from '../test/support/mosquitto.js';
+import { benchUnit, futureBooking, waitFor } from './sync-unit.js';
+import { percentile, round } from './stats.js';
+
+export async function run(): Promise<Record<string, number>> {
+  const keys = generateSigningKeyPair();
+  const broker = await startBroker();
+  const sequences = new MemorySequences();
+  const cloud = new CloudClient({ url: broker.url, signingKey: keys.privateKeyPem, sequences });
+  await cloud.start();
+  const unit = benchUnit(broker.url, 'bench-unit', keys.publicKeyBase64);
+  try {
+    await unit.link.start();
+    await waitFor(() => unit.link.state().connected, 'connected');
+
+    // Round trip: cloud publish → accepted result back at the cloud client, one at a time.
+    const rtt: number[] = [];
+    for (let i = 0; i < 50; i++) await cloud.book('bench-unit', futureBooking(`warm-${i}`));
+    for (let i = 0; i < 500; i++) {
+      const t0 = performance.now();
+      await cloud.book('bench-unit', futureBooking(`rtt-${i}`));
+      rtt.push(performance.now() - t0);
+    }
+
+    // One change per message, pipelined: bounded by one durable commit per message.
+    const single = 2000;
+    let t0 = performance.now();
+    for (let i = 0; i < single; i++) {
+      await cloud.sendCommands('bench-unit', [
+        { type: 'booking.upsert', commandId: randomUUID(), booking: futureBooking(`s-${i}`) },
+      ]);
+    }
+    const lastSingle = sequences.current('bench-unit');
+    await waitFor(() => unit.applier.lastSeq() === lastSingle, 'single messages applied');
+    const singlePerS = single / ((performance.now() - t0) / 1000);
+
+    // Burst: 10,000 changes queued while the unit is offline, 500 per message.
+    await unit.link.stop();
+    const burst = 10_000;
+    for (let i = 0; i < burst; i += 500) {
+      await cloud.sendCommands(
+        'bench-unit',
+        Array.from({ length: 500 }, (_, j) => ({
+          type: 'booking.upsert' as const,
+          commandId: randomUUID(),
+          booking: futureBooking(`burst-${i + j}`),
+        })),
+      );
+    }
+    const lastBurst = sequences.current('bench-unit');
+    t0 = performance.now();
+    await unit.link.start();
+    await waitFor(() => unit.applier.lastSeq() === lastBurst, 'burst applied');
+    const burstPerS = burst / ((performance.now() - t0) / 1000);
+
+    // Outbox drain: everything above left result/state events; drain a fresh 10,000.
+    await waitFor(() => unit.store.outbox.backlog().count === 0, 'outbox drained');
+    await unit.link.stop();
+    const rows = 10_000;
+    unit.store.tx(() => {
+      for (let i = 0; i < rows; i++)
+        unit.store.outbox.add('bench.event', { i }, Date.now(), 'telemetry');
+    });
+    t0 = performance.now();
+    await unit.link.start();
+    await waitFor(() => unit.store.outbox.backlog().count === 0, 'bench outbox drained');
+    const drainPerS = rows / ((performance.now() - t0) / 1000);
+
+    return {
+      sync_roundtrip_p50_ms: round(percentile(rtt, 50)),
+      sync_roundtrip_p99_ms: round(percentile(rtt, 99)),
+      sync_single_msgs_per_s: Math.round(singlePerS),
+      sync_burst_updates_per_s: Math.round(burstPerS),
+      outbox_drain_events_per_s: Math.round(drainPerS),
+    };
+  } finally {
+    await cloud.stop();
+    await unit.dispose();
+    await broker.dispose();
+  }
+}
