@@ -37,9 +37,66 @@ export interface LogOptions {
   level?: string;
   /** Where lines go; tests pass a stream that collects them. Default: stdout. */
   destination?: DestinationStream;
+  /** Also keep the most recent lines (already redacted and masked) in memory, for diagnostics. */
+  ring?: LogRing;
+}
+
+/** A line as kept by the ring: pino's JSON object, parsed once. */
+export type LogLine = Record<string, unknown> & { level: number; time: number; msg?: string };
+
+/**
+ * The last N log lines in memory (GET /v1/logs). It receives lines after pino has applied the
+ * redaction paths and the phone masker, so it never holds anything the log file would not.
+ */
+export class LogRing {
+  private readonly buf: (LogLine | undefined)[];
+  private next = 0;
+  private count = 0;
+
+  constructor(readonly capacity = 500) {
+    this.buf = new Array<LogLine | undefined>(capacity);
+  }
+
+  write(line: string): void {
+    for (const l of line.split('\n')) {
+      if (!l) continue;
+      try {
+        this.buf[this.next] = JSON.parse(l) as LogLine;
+      } catch {
+        continue;
+      }
+      this.next = (this.next + 1) % this.capacity;
+      this.count = Math.min(this.count + 1, this.capacity);
+    }
+  }
+
+  /** Oldest first, at most `limit` of the newest lines, at or above `minLevel`. */
+  lines(limit = this.capacity, minLevel = 0): LogLine[] {
+    const out: LogLine[] = [];
+    for (let i = this.count; i >= 1 && out.length < limit; i--) {
+      const l = this.buf[(this.next - i + this.capacity * 2) % this.capacity];
+      if (l && l.level >= minLevel) out.push(l);
+    }
+    return out.length > limit ? out.slice(-limit) : out;
+  }
+}
+
+/** Write every line to the destination and to the ring; flush still reaches the destination. */
+function tee(dest: DestinationStream, ring: LogRing): DestinationStream {
+  const d = dest as DestinationStream & { flush?: (cb?: (err?: Error) => void) => void };
+  return {
+    write(line: string) {
+      ring.write(line);
+      return d.write(line);
+    },
+    ...(typeof d.flush === 'function'
+      ? { flush: (cb?: (err?: Error) => void) => d.flush!(cb) }
+      : {}),
+  } as DestinationStream;
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
+  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false });
   return pino(
     {
       level: opts.level ?? 'info',
@@ -57,7 +114,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
       },
       serializers: { err: pino.stdSerializers.err },
     },
-    opts.destination ?? pino.destination({ dest: 1, sync: false }),
+    opts.ring ? tee(dest, opts.ring) : dest,
   );
 }
 

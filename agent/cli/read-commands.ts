@@ -1,6 +1,7 @@
 /** Read-only CLI commands: status, bookings, runs, dead-letter list. */
 import { type CliContext, configOf, openStore, printJson, table } from './context.js';
-import { bookingView, runView, storeStatus } from '../status.js';
+import { bookingView, nextCalls, runView, unitStatus } from '../status.js';
+import { VERSION } from '../version.js';
 import { ClockTrust } from '../clock-trust.js';
 import { SystemClock } from '../clock.js';
 
@@ -13,13 +14,24 @@ export function statusCommand(ctx: CliContext): number {
       floorMs: Date.parse(config.clock.floor),
       backwardToleranceMs: config.clock.backwardToleranceSec * 1000,
     }).evaluate();
-    const s = storeStatus(store, clock.now());
+    const now = clock.now();
+    // The same read model as GET /v1/status; modem and link belong to the running agent's process.
+    const s = unitStatus(store, {
+      unitId: config.unitId,
+      version: VERSION,
+      now,
+      clock: trust,
+      uptimeMs: null,
+      modem: null,
+      mqtt: { enabled: config.mqtt.enabled, note: 'live link state: GET /v1/status on the agent' },
+    });
     const upcoming = store.runs.upcoming(5).map((r) => runView(store, r));
+    const next = nextCalls(store, now, 24 * 3_600_000, 10);
     if (ctx.flags.json) {
-      printJson(ctx, { unitId: config.unitId, clock: trust, ...s, upcoming });
+      printJson(ctx, { ...s, upcoming, nextCalls: next });
       return 0;
     }
-    ctx.out(`unit            ${config.unitId}`);
+    ctx.out(`unit            ${config.unitId} (agent ${s.version})`);
     ctx.out(`boot epoch      ${s.bootEpoch ?? '-'}`);
     ctx.out(`clock           ${trust.trusted ? 'trusted' : `UNTRUSTED: ${trust.message}`}`);
     ctx.out(
@@ -35,6 +47,15 @@ export function statusCommand(ctx: CliContext): number {
     );
     ctx.out(`last cmd seq    ${s.lastCommandSeq ?? '-'}`);
     ctx.out(`store size      ${(s.storeBytes / 1024).toFixed(0)} KiB`);
+    ctx.out(`mqtt            ${config.mqtt.enabled ? 'enabled' : 'disabled'}`);
+    ctx.out('next calls (24 h):');
+    ctx.out(
+      next.length === 0
+        ? '  none'
+        : next
+            .map((c) => `  ${c.at}  ${c.bookingId ?? c.kind}  ${c.callee}  ${c.status}`)
+            .join('\n'),
+    );
     return 0;
   } finally {
     store.close();

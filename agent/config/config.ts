@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { modemConfigSchema, audioConfigSchema } from '../../hal/config.js';
 import { mqttConfigSchema } from '../../sync/config.js';
 import { dialPolicyConfigSchema } from '../policy/dial-policy.js';
+import { diagnosticsConfigSchema } from '../diagnostics/config.js';
 import { backupsConfigSchema } from '../store/backup.js';
 import { CONFIG_VERSION, clockSchema, logSchema, runnerSchema, schedulerSchema } from './schema.js';
 import { migrateConfig } from './migrate.js';
@@ -38,6 +39,7 @@ export const configSchema = z
       .prefault({}),
     dialPolicy: dialPolicyConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
+    diagnostics: diagnosticsConfigSchema.prefault({}),
   })
   .strict();
 

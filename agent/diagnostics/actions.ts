@@ -1,0 +1,227 @@
+/**
+ * What the technician can read and do, as plain functions over the running agent. Nothing here
+ * knows about HTTP: inputs are already parsed, failures are DiagnosticsError with a domain code
+ * (errors.ts maps them to status codes). Every action is logged and reported through the outbox.
+ */
+import type { Agent } from '../app.js';
+import type { Clock } from '../clock.js';
+import type { Logger, LogRing } from '../log.js';
+import type { DialGuard } from '../runner/runner.js';
+import { replayDeadRun, requestTestCall } from '../runner/operations.js';
+import { maskPhone } from '../policy/phone.js';
+import {
+  linkView,
+  modemView,
+  nextCalls,
+  recentOutcomes,
+  runView,
+  unitStatus,
+  type RunView,
+  type UnitStatus,
+} from '../status.js';
+import { DiagnosticsError } from './errors.js';
+import { judgeReadiness, judgeVerdict, type Readiness, type Verdict } from './health.js';
+import type { SystemInfoCache, SystemSnapshot } from './system-info.js';
+import type { MetricReadings } from './metrics.js';
+
+/** The MQTT link as diagnostics sees it (sync/ provides it; absent when MQTT is off). */
+export interface DiagnosticsLink {
+  state(): unknown;
+  requestResync(): Promise<void> | void;
+}
+
+export interface ActionDeps {
+  agent: Agent;
+  clock: Clock;
+  logger: Logger;
+  dialGuard: DialGuard;
+  system: SystemInfoCache;
+  logRing: LogRing | null;
+  link: DiagnosticsLink | null;
+  version: string;
+}
+
+export interface TestCallInput {
+  callee: string;
+  requestedBy: string;
+}
+
+const HOUR_MS = 3_600_000;
+const LEVELS: Record<string, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+};
+
+export class DiagnosticsActions {
+  private readonly log: Logger;
+
+  constructor(private readonly d: ActionDeps) {
+    this.log = d.logger.child({ component: 'diagnostics' });
+  }
+
+  /** The event loop answered (we are running) and the database answers a query. */
+  liveness(): { alive: true; store: 'ok' } {
+    const err = this.storeCheck().detail;
+    if (err) throw new DiagnosticsError('unavailable', err);
+    return { alive: true, store: 'ok' };
+  }
+
+  readiness(): Readiness {
+    const { agent } = this.d;
+    return judgeReadiness(this.storeCheck(), agent.clockState(), modemView(agent.modem.status()));
+  }
+
+  status(): UnitStatus & { verdict: Verdict; ready: Readiness } {
+    const { agent, clock } = this.d;
+    const s = unitStatus(agent.store, {
+      unitId: agent.config.unitId,
+      version: this.d.version,
+      now: clock.now(),
+      clock: agent.clockState(),
+      uptimeMs: agent.uptimeMs(),
+      modem: agent.modem.status(),
+      mqtt: this.mqtt(),
+    });
+    const ready = this.readiness();
+    return { ...s, bootEpoch: agent.bootEpoch, verdict: judgeVerdict(ready, s), ready };
+  }
+
+  system(): SystemSnapshot {
+    return this.d.system.snapshot();
+  }
+
+  modem() {
+    return modemView(this.d.agent.modem.status());
+  }
+
+  calls(horizonHours: number, limit: number) {
+    const { agent, clock } = this.d;
+    const now = clock.now();
+    return {
+      horizonHours,
+      nextCalls: nextCalls(agent.store, now, horizonHours * HOUR_MS, limit),
+      recent: recentOutcomes(agent.store, limit),
+      inProgress: agent.runner.busy(),
+    };
+  }
+
+  deadLetters(limit: number): RunView[] {
+    const store = this.d.agent.store;
+    return store.runs.withStatus('dead', limit).map((r) => runView(store, r, true));
+  }
+
+  logs(limit: number, minLevel: string) {
+    const ring = this.d.logRing;
+    const lines = ring ? ring.lines(limit, LEVELS[minLevel] ?? 0) : [];
+    return { buffered: ring !== null, capacity: ring?.capacity ?? 0, lines };
+  }
+
+  /** Queue a test call after the dial policy said yes; the runner dials it at once. */
+  testCall(input: TestCallInput): RunView {
+    const { agent, clock, dialGuard } = this.d;
+    const now = clock.now();
+    const store = agent.store;
+    const verdict = dialGuard.check(input.callee, {
+      now,
+      callsLastHour: store.runs.dialsSince(now - HOUR_MS),
+      callsLastDay: store.runs.dialsSince(now - 24 * HOUR_MS),
+      allowQuietHours: true,
+    });
+    const masked = maskPhone(input.callee);
+    if (!verdict.ok) {
+      this.log.warn(
+        { action: 'test-call', callee: masked, reason: verdict.reason, by: input.requestedBy },
+        `test call refused by the dial policy: ${verdict.message}`,
+      );
+      throw new DiagnosticsError('refused_by_policy', verdict.message, {
+        reason: verdict.reason,
+      });
+    }
+    const run = requestTestCall(
+      store,
+      { callee: input.callee, requestedBy: input.requestedBy },
+      now,
+    );
+    this.log.info(
+      { action: 'test-call', runId: run.id, callee: masked, by: input.requestedBy },
+      'test call requested',
+    );
+    agent.poke();
+    agent.runner.kick();
+    return runView(store, run);
+  }
+
+  replay(runId: string, requestedBy: string): RunView {
+    const { agent, clock } = this.d;
+    const run = replayDeadRun(agent.store, runId, requestedBy, clock.now());
+    this.log.info({ action: 'replay', runId, by: requestedBy }, 'dead-lettered run replayed');
+    agent.poke();
+    agent.runner.kick();
+    return runView(agent.store, run);
+  }
+
+  /** Ask the cloud for a full snapshot over the link; recorded in the outbox first. */
+  async resync(requestedBy: string): Promise<{ requested: true; eventId: string }> {
+    const { agent, clock, link } = this.d;
+    if (!link) {
+      throw new DiagnosticsError(
+        'conflict',
+        'the MQTT link is not enabled on this unit (mqtt.enabled is false), so there is nothing to resync',
+      );
+    }
+    const now = clock.now();
+    const eventId = agent.store.tx(() =>
+      agent.store.outbox.add(
+        'operator.action',
+        { action: 'resync', requestedBy, via: 'diagnostics', at: new Date(now).toISOString() },
+        now,
+      ),
+    );
+    await link.requestResync();
+    this.log.info({ action: 'resync', by: requestedBy, eventId }, 'resync requested');
+    return { requested: true, eventId };
+  }
+
+  /** Values the Prometheus gauges read at scrape time. */
+  metricReadings(): MetricReadings {
+    const { agent, clock } = this.d;
+    const store = agent.store;
+    const now = clock.now();
+    const backlog = store.outbox.backlog();
+    const counts = store.runs.statusCounts();
+    const modem = agent.modem.status();
+    const mqtt = this.mqtt();
+    return {
+      queue: counts as Record<string, number>,
+      outboxBacklog: backlog.count,
+      outboxOldestAgeSec:
+        backlog.oldestCreatedAt === null ? null : (now - backlog.oldestCreatedAt) / 1000,
+      deadLetters: counts.dead ?? 0,
+      storeBytes: store.sizeBytes(),
+      clockTrusted: agent.clockState()?.trusted === true,
+      modemUsable: modemView(modem).usable,
+      modemSignalDbm: modem.signalDbm,
+      linkEnabled: mqtt.enabled !== false,
+      linkConnected: mqtt.connected === true,
+      uptimeSec: agent.uptimeMs() / 1000,
+    };
+  }
+
+  private mqtt(): Record<string, unknown> {
+    return this.d.link ? linkView(this.d.link.state()) : { enabled: false };
+  }
+
+  private storeCheck(): { ok: boolean; detail: string | null } {
+    try {
+      return this.d.agent.store.ping()
+        ? { ok: true, detail: null }
+        : { ok: false, detail: 'store did not answer' };
+    } catch (err) {
+      return { ok: false, detail: `store not answering: ${(err as Error).message}` };
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The diagnostics HTTP server (node:http): bearer token, rate limit, body limit and timeouts, then
+ * the route table. Errors of any kind become JSON answers in one place (errors.ts). start() binds
+ * and resolves with the address; stop() closes every connection.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.js';
+import type { DiagnosticsConfig } from './config.js';
+import { DiagnosticsError, toHttpFailure } from './errors.js';
+import { bearerToken, readJsonBody, send, sendJson } from './http.js';
+import { RateLimiter } from './rate-limit.js';
+import { matchRoute, type Reply, type Route } from './routes.js';
+import { tokenMatches } from './token.js';
+
+export interface HttpServerDeps {
+  config: DiagnosticsConfig;
+  token: string;
+  routes: Route[];
+  logger: Logger;
+}
+
+export class DiagnosticsHttpServer {
+  private server: Server | null = null;
+  private readonly limiter: RateLimiter;
+  private readonly log: Logger;
+
+  constructor(private readonly d: HttpServerDeps) {
+    this.limiter = new RateLimiter(d.config.rateLimit, () => performance.now());
+    this.log = d.logger.child({ component: 'diagnostics-http' });
+  }
+
+  async start(): Promise<AddressInfo> {
+    const { config } = this.d;
+    const server = createServer((req, res) => void this.handle(req, res));
+    // Node answers 408 itself when a request is not fully received in time (slowloris).
+    server.requestTimeout = config.requestTimeoutMs;
+    server.headersTimeout = Math.min(config.requestTimeoutMs, 10_000);
+    server.keepAliveTimeout = 5_000;
+    server.maxHeadersCount = 50;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    return server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo | null {
+    return (this.server?.address() as AddressInfo | null) ?? null;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    // The query string is never logged: the page may carry its token there once.
+    const url = new URL(req.url ?? '/', 'http://unit.local');
+    const method = req.method ?? 'GET';
+    try {
+      const match = matchRoute(this.d.routes, method, url.pathname);
+      if (!match) throw new DiagnosticsError('not_found', `no route ${url.pathname}`);
+      if ('allowed' in match) {
+        res.setHeader('allow', match.allowed.join(', '));
+        throw new DiagnosticsError('method_not_allowed', `use ${match.allowed.join(' or ')}`);
+      }
+      const { route, params } = match;
+      if (route.path !== '/livez') {
+        const rl = this.limiter.take(req.socket.remoteAddress ?? 'unknown');
+        if (!rl.ok) {
+          res.setHeader('retry-after', String(rl.retryAfterSec));
+          throw new DiagnosticsError('rate_limited', 'too many requests; slow down', {
+            retryAfterSec: rl.retryAfterSec,
+          });
+        }
+      }
+      if (route.auth && !tokenMatches(this.d.token, bearerToken(req))) {
+        res.setHeader('www-authenticate', 'Bearer realm="companion-diagnostics"');
+        throw new DiagnosticsError(
+          'unauthorized',
+          'missing or wrong bearer token (Authorization: Bearer <token>)',
+        );
+      }
+      const reply = await this.withDeadline(
+        Promise.resolve(
+          route.handle({
+            params,
+            query: url.searchParams,
+            body: () => readJsonBody(req, this.d.config.bodyLimitBytes),
+          }),
+        ),
+      );
+      this.reply(res, reply);
+      if (method === 'POST') {
+        this.log.info(
+          { method, path: url.pathname, status: res.statusCode },
+          'diagnostics action served',
+        );
+      }
+    } catch (err) {
+      const f = toHttpFailure(err);
+      if (f.unexpected) {
+        this.log.error(
+          { err: f.unexpected, method, path: url.pathname },
+          'diagnostics handler failed',
+        );
+      } else if (method === 'POST' || f.status === 401) {
+        this.log.warn(
+          { method, path: url.pathname, status: f.status, error: f.body.error },
+          f.body.message,
+        );
+      }
+      // After a refused oversized body, do not read the rest of it: close the connection.
+      const extra: Record<string, string> = f.status === 413 ? { connection: 'close' } : {};
+      sendJson(res, f.status, f.body, extra);
+    } finally {
+      this.log.debug(
+        {
+          method,
+          path: url.pathname,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
+        'http',
+      );
+    }
+  }
+
+  private reply(res: ServerResponse, r: Reply): void {
+    if ('json' in r) sendJson(res, r.status ?? 200, r.json);
+    else send(res, r.status ?? 200, r.text, r.contentType, r.headers);
+  }
+
+  /** An action that does not answer in time gets a 503; its work is not cancelled. */
+  private withDeadline<T>(p: Promise<T>): Promise<T> {
+    const ms = this.d.config.requestTimeoutMs;
+    let t: NodeJS.Timeout;
+    const late = new Promise<never>((_, reject) => {
+      t = setTimeout(
+        () => reject(new DiagnosticsError('timeout', `no answer within ${ms} ms`)),
+        ms,
+      );
+    });
+    return Promise.race([p, late]).finally(() => clearTimeout(t));
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Host readings for GET /v1/system, refreshed on a timer and served from a cache, so a request
+ * never waits on systeminformation and a slow or hung call cannot stall the event loop's callers.
+ *
+ * Measured on the dev box (docs/diagnostics.md has the table): si.networkInterfaces() runs six
+ * execSync children (ip, nmcli...) and blocks the event loop ~120 ms per call; si.fsSize(),
+ * si.cpuTemperature(), si.time() and si.system() each run execSync children (10-45 ms blocked);
+ * si.versions() spawns 33 processes and blocks up to 400 ms. A blocked loop is a late call, so the
+ * schedule uses only what reads /proc without children — si.currentLoad() and si.mem() — and plain
+ * Node for the rest: os.networkInterfaces(), fs.statfs() and the sysfs thermal zones. si.osInfo()
+ * and si.cpu() (async children, no execSync in steady state) run once, for the static facts.
+ */
+import { readdir, readFile, statfs } from 'node:fs/promises';
+import { loadavg, networkInterfaces, uptime as osUptime } from 'node:os';
+import si from 'systeminformation';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+export interface SystemSnapshot {
+  refreshedAt: string | null;
+  /** Readings that failed or timed out on the last refresh (the previous value is kept). */
+  errors: Record<string, string>;
+  host: {
+    hostname: string | null;
+    os: string | null;
+    kernel: string | null;
+    arch: string | null;
+    cpuModel: string | null;
+    cores: number | null;
+    uptimeSec: number;
+  };
+  cpu: { loadPercent: number | null; load: [number, number, number] };
+  memory: { totalBytes: number; availableBytes: number; usedPercent: number } | null;
+  disks: { path: string; totalBytes: number; freeBytes: number; usedPercent: number }[];
+  temperatureC: number | null;
+  network: { name: string; addresses: string[]; mac: string; state: string | null }[];
+}
+
+export interface SystemInfoOptions {
+  clock: Clock;
+  logger: Logger;
+  refreshMs: number;
+  callTimeoutMs: number;
+  /** Filesystems to report (the data dir first). */
+  paths: string[];
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}
+
+async function thermalC(): Promise<number | null> {
+  const base = '/sys/class/thermal';
+  const zones = (await readdir(base).catch(() => [])).filter((z) => z.startsWith('thermal_zone'));
+  let max: number | null = null;
+  for (const z of zones) {
+    const raw = await readFile(`${base}/${z}/temp`, 'utf8').catch(() => null);
+    const v = raw === null ? NaN : Number(raw.trim()) / 1000;
+    if (Number.isFinite(v) && v > -40 && v < 150) max = max === null ? v : Math.max(max, v);
+  }
+  return max;
+}
+
+async function interfaces(): Promise<SystemSnapshot['network']> {
+  const out: SystemSnapshot['network'] = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (!addrs || name === 'lo') continue;
+    const state = await readFile(`/sys/class/net/${name}/operstate`, 'utf8').catch(() => null);
+    out.push({
+      name,
+      addresses: addrs.map((a) => a.cidr ?? a.address),
+      mac: addrs[0]?.mac ?? '',
+      state: state?.trim() ?? null,
+    });
+  }
+  return out;
+}
+
+export class SystemInfoCache {
+  private snap: SystemSnapshot;
+  private timer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+  private staticDone = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: SystemInfoOptions) {
+    this.log = o.logger.child({ component: 'system-info' });
+    this.snap = {
+      refreshedAt: null,
+      errors: {},
+      host: {
+        hostname: null,
+        os: null,
+        kernel: null,
+        arch: process.arch,
+        cpuModel: null,
+        cores: null,
+        uptimeSec: Math.round(osUptime()),
+      },
+      cpu: { loadPercent: null, load: loadavg() as [number, number, number] },
+      memory: null,
+      disks: [],
+      temperatureC: null,
+      network: [],
+    };
+  }
+
+  /** Start refreshing: the first refresh runs soon, off the start-up path. */
+  start(): void {
+    this.schedule(1_000);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  snapshot(): SystemSnapshot {
+    return this.snap;
+  }
+
+  /** One refresh (concurrent callers share it). Never throws. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => {
+      void this.refresh().finally(() => {
+        if (this.timer) this.schedule(this.o.refreshMs);
+      });
+    }, ms);
+    // A diagnostics reading must never keep the process alive.
+    this.timer.unref();
+  }
+
+  private async read<T>(what: string, errors: Record<string, string>, fn: () => Promise<T>) {
+    try {
+      return await withTimeout(fn(), this.o.callTimeoutMs, what);
+    } catch (err) {
+      errors[what] = (err as Error).message;
+      return undefined;
+    }
+  }
+
+  private async doRefresh(): Promise<void> {
+    const errors: Record<string, string> = {};
+    const s = this.snap;
+    if (!this.staticDone) {
+      const os = await this.read('osInfo', errors, () => si.osInfo());
+      const cpu = await this.read('cpu', errors, () => si.cpu());
+      if (os) Object.assign(s.host, { hostname: os.hostname, os: os.distro, kernel: os.kernel });
+      if (cpu) Object.assign(s.host, { cpuModel: cpu.brand, cores: cpu.cores });
+      this.staticDone = os !== undefined && cpu !== undefined;
+    }
+    const load = await this.read('currentLoad', errors, () => si.currentLoad());
+    const mem = await this.read('mem', errors, () => si.mem());
+    const disks = await this.read('statfs', errors, () =>
+      Promise.all(
+        this.o.paths.map(async (path) => {
+          const f = await statfs(path);
+          const total = f.blocks * f.bsize;
+          const free = f.bavail * f.bsize;
+          const usedPercent = total ? Math.round(((total - free) / total) * 1000) / 10 : 0;
+          return { path, totalBytes: total, freeBytes: free, usedPercent };
+        }),
+      ),
+    );
+    const temp = await this.read('temperature', errors, thermalC);
+    const net = await this.read('network', errors, interfaces);
+    this.snap = {
+      refreshedAt: new Date(this.o.clock.now()).toISOString(),
+      errors,
+      host: { ...s.host, uptimeSec: Math.round(osUptime()) },
+      cpu: {
+        loadPercent: load ? Math.round(load.currentLoad * 10) / 10 : s.cpu.loadPercent,
+        load: loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number],
+      },
+      memory: mem
+        ? {
+            totalBytes: mem.total,
+            availableBytes: mem.available,
+            usedPercent: Math.round(((mem.total - mem.available) / mem.total) * 1000) / 10,
+          }
+        : s.memory,
+      disks: disks ?? s.disks,
+      temperatureC: temp === undefined ? s.temperatureC : temp,
+      network: net ?? s.network,
+    };
+    if (Object.keys(errors).length > 0) this.log.warn({ errors }, 'some system readings failed');
+  }
+}
