@@ -1,0 +1,77 @@
+/**
+ * Config files carry a version: a file from a newer agent, or one that is not a config at all, is
+ * explained (with the path of the problem), never guessed at.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../agent/config/config.js';
+import { migrateConfig } from '../../agent/config/migrate.js';
+import { CONFIG_VERSION } from '../../agent/config/schema.js';
+import { tempDir } from './support.js';
+
+function load(content: string): ConfigError | null {
+  const path = join(tempDir('config'), 'config.json');
+  writeFileSync(path, content);
+  try {
+    loadConfig({ path, env: {} });
+    return null;
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+}
+
+describe('config versions', () => {
+  it('a file without a version is version 1; the current version loads', () => {
+    expect(load('{}')).toBeNull();
+    expect(load(JSON.stringify({ version: CONFIG_VERSION }))).toBeNull();
+    expect(migrateConfig({})).toEqual({ ok: true, value: { version: CONFIG_VERSION } });
+  });
+
+  it('a config from a newer agent says so and what to do', () => {
+    const err = load(JSON.stringify({ version: CONFIG_VERSION + 1, unitId: 'u1' }));
+    expect(err?.issues).toEqual([
+      {
+        path: 'version',
+        message: `config version ${CONFIG_VERSION + 1} is newer than this agent understands (${CONFIG_VERSION}); upgrade the agent`,
+      },
+    ]);
+    expect(err?.message).toContain('version:');
+  });
+
+  it.each([
+    ['a string version', '{"version":"2"}', 'version', 'must be a positive integer'],
+    ['version zero', '{"version":0}', 'version', 'must be a positive integer'],
+    ['a fractional version', '{"version":1.5}', 'version', 'must be a positive integer'],
+    ['an array', '[1,2]', '', 'config must be a JSON object'],
+    ['null', 'null', '', 'config must be a JSON object'],
+    ['not JSON at all', 'unitId = "x"', '', 'not valid JSON'],
+  ])('garbage is explained: %s', (_what, content, path, message) => {
+    const err = load(content);
+    expect(err).not.toBeNull();
+    expect(err!.issues[0]!.path).toBe(path);
+    expect(err!.issues[0]!.message).toContain(message);
+  });
+
+  it('every problem in a valid-version file is listed with its path', () => {
+    const err = load(
+      JSON.stringify({
+        version: 1,
+        unitId: 'no spaces allowed',
+        backups: { keep: 0 },
+        bogus: true,
+      }),
+    );
+    const paths = err!.issues.map((i) => i.path).sort();
+    expect(paths).toEqual(['', 'backups.keep', 'unitId']);
+  });
+
+  it('the packaged default config is valid', () => {
+    // The .deb must never ship a config the agent rejects.
+    const err = load(
+      readFileSync(join(process.cwd(), 'packaging', 'debian', 'config.json'), 'utf8'),
+    );
+    expect(err).toBeNull();
+  });
+});
