@@ -219,8 +219,8 @@ describe('doctor', () => {
     const run = async (args: string[], envVars: NodeJS.ProcessEnv = {}) => {
       const out: string[] = [];
       const code = await main(args, {
-        out: (s: string) => void out.push(s),
-        err: (s: string) => void out.push(s),
+        out: (s: string) => out.push(s) > 0,
+        err: (s: string) => out.push(s) > 0,
         env: envVars,
       });
       return { code, text: out.join('\n') };
