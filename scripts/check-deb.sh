@@ -53,6 +53,7 @@ step "unpack into a throwaway root (dpkg -x)"
 # on real units; dpkg -x gives the exact file tree an install produces.
 ROOT="$TMP/root"
 dpkg -x "$DEB" "$ROOT"
+echo "unpacked into $ROOT (dpkg --root --install not used: it runs the maintainer scripts chrooted, needing root and a base system)"
 AGENT="$ROOT/usr/bin/companion-agent"
 # Never drop to a `companion` user that may exist on the CI machine; config from the unpacked /etc.
 export COMPANION_AS_ROOT=1
