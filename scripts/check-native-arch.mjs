@@ -3,6 +3,9 @@
 // Usage: node scripts/check-native-arch.mjs <dir> <dpkg-arch>
 import { openSync, readSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Buffer } from 'node:buffer';
+import console from 'node:console';
+import process from 'node:process';
 
 // ELF e_machine values per Debian architecture.
 const MACHINE = { amd64: 62, arm64: 183, armhf: 40, i386: 3 };
