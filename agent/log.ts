@@ -73,11 +73,12 @@ export class LogRing {
   /** Oldest first, at most `limit` of the newest lines, at or above `minLevel`. */
   lines(limit = this.capacity, minLevel = 0): LogLine[] {
     const out: LogLine[] = [];
-    for (let i = this.count; i >= 1 && out.length < limit; i--) {
-      const l = this.buf[(this.next - i + this.capacity * 2) % this.capacity];
+    // Walk back from the newest line, then return them oldest first.
+    for (let i = 1; i <= this.count && out.length < limit; i++) {
+      const l = this.buf[(this.next - i + this.capacity) % this.capacity];
       if (l && l.level >= minLevel) out.push(l);
     }
-    return out.length > limit ? out.slice(-limit) : out;
+    return out.reverse();
   }
 }
 

@@ -296,5 +296,10 @@ describe('logs', () => {
       true,
     );
     expect((await d.request('GET', '/v1/logs?level=loud')).status).toBe(400);
+    // A limit keeps the newest lines, oldest first.
+    const last = (await d.request('GET', '/v1/logs?limit=2')).json as { lines: Json[] };
+    expect(last.lines).toHaveLength(2);
+    expect(last.lines[1]).toMatchObject({ msg: 'http', path: '/v1/logs' });
+    expect(last.lines[0]!.time as number).toBeLessThanOrEqual(last.lines[1]!.time as number);
   });
 });
