@@ -11,11 +11,14 @@ import { DialPolicy } from './policy/dial-policy.js';
 import { backupsFor, refuseOnFailedUpgrade } from './store/upgrade-guard.js';
 import { systemdWatchdog } from './watchdog/index.js';
 import { DiagnosticsMetrics, DiagnosticsService } from './diagnostics/index.js';
+import { SyncLink } from '../sync/link/link.js';
+import { ControlHandler } from './controls.js';
 
 export interface Runtime {
   agent: Agent;
   logger: Logger;
   diagnostics: DiagnosticsService;
+  link: SyncLink | null;
   stop(): Promise<void>;
 }
 
@@ -56,6 +59,7 @@ export async function startRuntime(
   await refuseOnFailedUpgrade(backups, () => agent.start());
   if (backups.lastBackup())
     log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
+  const link = config.mqtt.enabled ? startLink(config, agent, clock, dialGuard, log) : null;
   const diagnostics = new DiagnosticsService({
     config: config.diagnostics,
     dataDir: config.dataDir,
@@ -65,6 +69,7 @@ export async function startRuntime(
     dialGuard,
     metrics,
     logRing: opts.logRing ?? null,
+    link: link && { state: () => link.state(), requestResync: () => link.requestSync('resync') },
   });
   // Calls matter more than the technician's endpoint: a port in use is logged, not fatal.
   await diagnostics.start().catch((err: unknown) => log.error({ err }, 'diagnostics not started'));
@@ -72,11 +77,47 @@ export async function startRuntime(
     agent,
     logger: log,
     diagnostics,
+    link,
     async stop() {
       await diagnostics.stop();
+      await link?.stop();
       await agent.stop();
     },
   };
+}
+
+/**
+ * The cloud link: commands in through the agent's one apply path, outbox events out. Firing never
+ * waits on it (rule 7): the link starts after the agent and reconnects on its own.
+ */
+function startLink(
+  config: Config,
+  agent: Agent,
+  clock: SystemClock,
+  dialGuard: DialPolicy,
+  log: Logger,
+): SyncLink {
+  const { store } = agent;
+  const link = new SyncLink({
+    unitId: config.unitId,
+    config: config.mqtt,
+    sink: agent.applier,
+    outbox: store.outbox,
+    meta: store.meta,
+    clock,
+    transaction: (fn) => store.tx(fn),
+    controls: new ControlHandler(store, clock, dialGuard, () => agent.poke()),
+    health: () => ({
+      clockTrusted: agent.clockState()?.trusted ?? null,
+      modem: agent.modem.status().state,
+      nextCallAt: store.bookings.nextSlotAt(),
+    }),
+    log: log.child({ component: 'sync' }),
+  });
+  // Every committed outbox write is drained at once (not on a poll), so results reach the cloud fast.
+  store.onOutboxCommit(() => link.kick());
+  void link.start().catch((err: unknown) => log.error({ err }, 'MQTT link failed to start'));
+  return link;
 }
 
 /** Run until a termination signal; resolves with the process exit code. */

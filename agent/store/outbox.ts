@@ -47,7 +47,10 @@ export class Outbox {
   private readonly evictStmt;
   private readonly listStmt;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly onAdd: () => void = () => undefined,
+  ) {
     this.insert = db.prepare(
       'INSERT INTO outbox (event_id, type, class, payload, created_at) VALUES (?, ?, ?, ?, ?)',
     );
@@ -81,6 +84,7 @@ export class Outbox {
   ): string {
     const eventId = randomUUID();
     this.insert.run(eventId, type, cls, JSON.stringify(payload), at);
+    this.onAdd();
     return eventId;
   }
 

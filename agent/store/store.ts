@@ -16,9 +16,15 @@ export class Store {
   readonly runs: RunsRepo;
   readonly commands: CommandsRepo;
 
+  private depth = 0;
+  private outboxWritten = false;
+  private readonly outboxListeners = new Set<() => void>();
+
   constructor(readonly db: Db) {
     this.meta = new MetaStore(db);
-    this.outbox = new Outbox(db);
+    this.outbox = new Outbox(db, () => {
+      this.outboxWritten = true;
+    });
     this.bookings = new BookingsRepo(db);
     this.runs = new RunsRepo(db);
     this.commands = new CommandsRepo(db);
@@ -30,7 +36,30 @@ export class Store {
 
   /** Run fn in one IMMEDIATE transaction (takes the write lock up front: no upgrade deadlocks). */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (err) {
+      if (this.depth === 1) this.outboxWritten = false;
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0 && this.outboxWritten) {
+      this.outboxWritten = false;
+      for (const l of this.outboxListeners) l();
+    }
+    return result;
+  }
+
+  /**
+   * Called after a transaction that wrote outbox rows has COMMITTED (never before: an event must
+   * not be sent for a change that could still roll back). The MQTT link drains on this.
+   */
+  onOutboxCommit(listener: () => void): () => void {
+    this.outboxListeners.add(listener);
+    return () => this.outboxListeners.delete(listener);
   }
 
   /** A cheap liveness probe: the database answers a query. */

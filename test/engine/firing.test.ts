@@ -44,7 +44,7 @@ describe('firing calls on time', () => {
         }),
       ),
     ]);
-    await e.advance(5 * 24 * HOUR);
+    await e.advance(2 * 24 * HOUR + 2 * HOUR);
     const slots = e.modem.dials.map((d) => new Date(d.at).toISOString());
     expect(slots).toEqual([
       '2026-12-01T09:00:00.000Z',
@@ -55,6 +55,20 @@ describe('firing calls on time', () => {
       status: 'completed',
       remaining: 0,
     });
+  });
+
+  it('an answered call that lasts longer than the ring timeout still completes', async () => {
+    e = await startEngine();
+    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 3000, hangupAfterMs: 120_000 });
+    e.apply([
+      upsert(booking({ id: 'long', ringTimeoutSec: 45, schedule: { kind: 'once', at: at(MIN) } })),
+    ]);
+    await e.advance(MIN + 200_000);
+    const [run] = e.agent.store.runs.recent();
+    expect(run).toMatchObject({ status: 'completed', dials: 1 });
+    const [attempt] = e.agent.store.runs.attemptsOf(run!.id);
+    expect(attempt!.outcome).toBe('completed');
+    expect(attempt!.endedAt! - attempt!.answeredAt!).toBe(120_000);
   });
 
   it('never sleeps longer than the 60 s cap, and wakes exactly at the next slot', async () => {

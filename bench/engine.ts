@@ -1,0 +1,245 @@
+/**
+ * Issue 2 benchmarks: firing lateness, cold start, idle memory with 10k bookings, planning pass
+ * cost with 10k bookings, durable claim+complete cycles. Real SQLite files with synchronous=FULL,
+ * the simulator modem, the real clock.
+ */
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Agent } from '../agent/app.js';
+import { SystemClock, FakeClock } from '../agent/clock.js';
+import { parseConfig } from '../agent/config/config.js';
+import { silentLogger } from '../agent/log.js';
+import { DialPolicy } from '../agent/policy/dial-policy.js';
+import { SimulatorModem, SimulatorAudio } from '../hal/simulator/index.js';
+import { Store } from '../agent/store/store.js';
+import { CommandApplier } from '../agent/bookings/apply.js';
+import { Planner } from '../agent/scheduler/planner.js';
+import { CallRunner } from '../agent/runner/runner.js';
+import { median, percentile, round, sleep } from './stats.js';
+import { recurringBookings, upserts } from './workload.js';
+
+const CLI = join(process.cwd(), 'dist', 'agent', 'cli', 'main.js');
+const openPolicy = () =>
+  new DialPolicy({ maxCallsPerHour: 1_000_000, maxCallsPerDay: 1_000_000, quietHours: null });
+
+function tempDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `companion-bench-${tag}-`));
+}
+
+/** Slot time -> dial issued, on an otherwise idle unit (one call at a time, spaced out). */
+export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record<string, number>> {
+  const dir = tempDir('lateness');
+  const clock = new SystemClock();
+  const modem = new SimulatorModem({
+    timers: clock,
+    defaultRule: { outcome: 'answer', alertAfterMs: 1, answerAfterMs: 2, hangupAfterMs: 5 },
+  });
+  const lateness: number[] = [];
+  const agent = new Agent({
+    config: parseConfig({
+      dataDir: dir,
+      dialPolicy: { maxCallsPerHour: 100000, maxCallsPerDay: 100000, quietHours: null },
+    }),
+    clock,
+    logger: silentLogger(),
+    modem,
+    audio: new SimulatorAudio({ timers: clock }),
+    dialGuard: openPolicy(),
+  });
+  await agent.start();
+  const start = Date.now() + 1000;
+  const cmds = Array.from({ length: calls }, (_, i) => ({
+    type: 'booking.upsert',
+    commandId: `lat-${i}`,
+    booking: {
+      id: `lat-${i}`,
+      version: 1,
+      callee: `+4915123${String(i).padStart(6, '0')}`,
+      agentId: 'bench',
+      schedule: { kind: 'once', at: new Date(start + i * spacingMs).toISOString() },
+    },
+  }));
+  agent.applier.apply(cmds, { source: 'bench' });
+  await sleep(1000 + calls * spacingMs + 1000);
+  for (let i = 0; i < modem.dials.length; i++)
+    lateness.push(modem.dials[i]!.at - (start + i * spacingMs));
+  await agent.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    fire_lateness_calls: lateness.length,
+    fire_lateness_p50_ms: round(median(lateness)),
+    fire_lateness_p99_ms: round(percentile(lateness, 99)),
+    fire_lateness_max_ms: round(Math.max(...lateness)),
+  };
+}
+
+function startChild(configPath: string) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [CLI, 'run', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ready = new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('"msg":"ready"')) resolve(performance.now() - t0);
+    });
+    child.once('exit', (c) => reject(new Error(`agent exited ${c}`)));
+  });
+  return { child, ready };
+}
+
+async function stopChild(child: ReturnType<typeof startChild>['child']) {
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+function procStat(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
+  return { rssMb: rssKb / 1024, cpuTicks: ticks };
+}
+
+/** Cold start to ready (process spawn included), and idle RSS/CPU with 10k bookings. */
+export async function processFigures(bookings = 10_000): Promise<Record<string, number>> {
+  const dir = tempDir('proc');
+  const configPath = join(dir, 'config.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({ dataDir: dir, log: { level: 'info' }, diagnostics: { enabled: false } }),
+  );
+  const starts: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c = startChild(configPath);
+    starts.push(await c.ready);
+    await stopChild(c.child);
+  }
+  // Load 10k bookings through the one apply path, then measure the idle agent.
+  const store = Store.open(join(dir, 'companion.db'));
+  new CommandApplier(store, new SystemClock()).apply(upserts(recurringBookings(bookings)), {
+    source: 'bench',
+  });
+  store.close();
+  const c = startChild(configPath);
+  const coldWith10k = await c.ready;
+  await sleep(3000);
+  const a = procStat(c.child.pid!);
+  await sleep(20_000);
+  const b = procStat(c.child.pid!);
+  await stopChild(c.child);
+  rmSync(dir, { recursive: true, force: true });
+  const hz = 100; // USER_HZ on Linux
+  return {
+    cold_start_ms: round(median(starts)),
+    cold_start_10k_bookings_ms: round(coldWith10k),
+    rss_idle_10k_bookings_mb: round(b.rssMb, 1),
+    idle_cpu_ms_per_min: round(((b.cpuTicks - a.cpuTicks) / hz) * 1000 * 3),
+  };
+}
+
+/** One planning pass over 10k active bookings, minute by minute through a day (a few due per minute). */
+export function planPass(bookings = 10_000): Record<string, number> {
+  const dir = tempDir('plan');
+  const store = Store.open(join(dir, 'companion.db'));
+  const clock = new FakeClock(Date.UTC(2026, 11, 7, 0, 0, 0));
+  new CommandApplier(store, clock).apply(upserts(recurringBookings(bookings)), { source: 'bench' });
+  const planner = new Planner(store);
+  const times: number[] = [];
+  let planned = 0;
+  const t = clock.now();
+  for (let m = 1; m <= 24 * 60; m++) {
+    const t0 = performance.now();
+    const r = planner.planDue(t + m * 60_000);
+    store.bookings.nextSlotAt();
+    times.push(performance.now() - t0);
+    planned += r.runsCreated;
+  }
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    plan_pass_10k_ms: round(median(times), 3),
+    plan_pass_10k_p99_ms: round(percentile(times, 99), 3),
+    plan_pass_runs_per_day: planned,
+  };
+}
+
+/** Claim + dialing + complete cycles (three FULL-sync commits each, as the runner does per call). */
+export async function claimCycles(n = 1000): Promise<Record<string, number>> {
+  const dir = tempDir('claims');
+  const store = Store.open(join(dir, 'companion.db'));
+  const clock = new SystemClock();
+  for (let i = 0; i < n; i++) {
+    store.runs.insert(
+      {
+        id: `run-${i}`,
+        bookingId: null,
+        kind: 'test',
+        slotAt: clock.now() - 1000,
+        status: 'pending',
+        dueAt: clock.now() - 1000,
+        maxAttempts: 1,
+        call: {
+          callee: '+4915123456789',
+          agentId: 'a',
+          ringTimeoutSec: 30,
+          maxDurationSec: 60,
+          retry: { maxAttempts: 1, initialBackoffSec: 60, maxBackoffSec: 60, jitter: 0 },
+          allowQuietHours: true,
+        },
+        reason: null,
+      },
+      clock.now(),
+    );
+  }
+  const runner = new CallRunner({
+    store,
+    clock,
+    modem: new SimulatorModem({ timers: clock }),
+    logger: silentLogger(),
+    dialGuard: openPolicy(),
+    canFire: () => true,
+    bootEpoch: 1,
+    config: { leaseMs: 30_000, heartbeatMs: 10_000, hangGraceMs: 30_000 },
+  });
+  const t0 = performance.now();
+  let done = 0;
+  for (;;) {
+    const claim = runner.claimNext();
+    if (!claim) break;
+    const now = clock.now();
+    store.tx(() => {
+      store.runs.updateAttempt(claim.attempt.id, {
+        status: 'dialing',
+        now,
+        leaseExpiresAt: now + 30_000,
+        dialAt: now,
+      });
+      store.runs.countDial(claim.run.id, claim.attempt.id, now);
+    });
+    store.tx(() => {
+      store.runs.updateAttempt(claim.attempt.id, {
+        status: 'ended',
+        now,
+        leaseExpiresAt: now,
+        endedAt: now,
+        outcome: 'completed',
+      });
+      store.runs.finishAttemptRun(claim.run.id, claim.attempt.id, {
+        status: 'completed',
+        now,
+        reason: 'completed',
+      });
+      store.outbox.add('attempt.ended', { runId: claim.run.id }, now);
+    });
+    done++;
+  }
+  const secs = (performance.now() - t0) / 1000;
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { claims_per_s_durable: round(done / secs, 0) };
+}
