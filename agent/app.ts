@@ -21,6 +21,7 @@ import {
   type ReconcileReport,
 } from './runner/reconcile.js';
 import type { RunRow } from './store/runs-repo.js';
+import { NetworkTime, type NetworkTimeState } from './network-time.js';
 
 export interface AgentDeps {
   config: Config;
@@ -54,6 +55,8 @@ interface Running {
   runner: CallRunner;
   bootEpoch: number;
   reconcile: ReconcileReport;
+  networkTime: NetworkTime;
+  offNetworkTime: () => void;
 }
 
 export class Agent {
@@ -114,7 +117,25 @@ export class Agent {
         ...(this.d.observe?.onPlanPass ? { onPass: this.d.observe.onPlanPass } : {}),
       });
       applier.onChange(() => scheduler.replan());
-      this.r = { store, trust, applier, scheduler, runner, bootEpoch, reconcile };
+      const networkTime = new NetworkTime({
+        clock,
+        trust,
+        logger,
+        toleranceMs: config.clock.backwardToleranceSec * 1000,
+        onVouched: () => scheduler.replan(),
+      });
+      const offNetworkTime = networkTime.attach(this.d.modem);
+      this.r = {
+        store,
+        trust,
+        applier,
+        scheduler,
+        runner,
+        bootEpoch,
+        reconcile,
+        networkTime,
+        offNetworkTime,
+      };
       this.startedAt = clock.now();
       scheduler.start();
       this.log.info(
@@ -130,6 +151,7 @@ export class Agent {
   async stop(): Promise<void> {
     const r = this.r;
     if (!r) return;
+    r.offNetworkTime();
     r.scheduler.stop();
     await r.runner.stop();
     await this.d.audio.stop().catch(() => undefined);
@@ -173,6 +195,10 @@ export class Agent {
   }
   uptimeMs(): number {
     return this.startedAt === null ? 0 : this.d.clock.now() - this.startedAt;
+  }
+  /** The modem's last network time reading and what the clock-trust rule made of it. */
+  networkTime(): NetworkTimeState | null {
+    return this.r?.networkTime.state() ?? null;
   }
   clockState(): TrustState | null {
     return this.r?.scheduler.trustState() ?? null;

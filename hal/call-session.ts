@@ -98,8 +98,11 @@ export class CallSession {
     this.handles.clear();
   }
 
-  toActiveCall(hangup: () => Promise<void>): ActiveCall {
-    return { callId: this.callId, hangup, done: this.done };
+  toActiveCall(
+    hangup: () => Promise<void>,
+    sendDtmf?: (digits: string) => Promise<void>,
+  ): ActiveCall {
+    return { callId: this.callId, hangup, done: this.done, ...(sendDtmf ? { sendDtmf } : {}) };
   }
 
   private emit(state: CallState): void {

@@ -58,6 +58,13 @@ export interface ActiveCall {
   hangup(): Promise<void>;
   /** Resolves exactly once when the call has ended, whatever the reason. Never rejects. */
   readonly done: Promise<CallOutcome>;
+  /**
+   * Sends DTMF tones (0-9, *, #, A-D) on the answered call, one after the other; resolves when
+   * the device accepted them all. Rejects with ModemError: `not_ready` when the call is not
+   * answered (or has ended), `dtmf_failed` for invalid digits or a device that refused them.
+   * Optional: a driver without DTMF leaves it out.
+   */
+  sendDtmf?(digits: string): Promise<void>;
 }
 
 export type SimState = 'ready' | 'pin_required' | 'puk_required' | 'absent' | 'error' | 'unknown';
@@ -88,10 +95,14 @@ export type ModemEvent =
   | { type: 'recovery'; step: string; detail: string }
   | { type: 'network_time'; at: number; readAt: number };
 
+/** DTMF digits a modem can send. */
+export const DTMF_DIGITS = /^[0-9*#A-D]+$/;
+
 export class ModemError extends Error {
   constructor(
     message: string,
-    readonly code: 'not_ready' | 'busy_line' | 'dial_failed' | 'timeout' | 'port' | 'stopped',
+    readonly code:
+      'not_ready' | 'busy_line' | 'dial_failed' | 'dtmf_failed' | 'timeout' | 'port' | 'stopped',
   ) {
     super(message);
     this.name = 'ModemError';

@@ -1,6 +1,14 @@
-import type { CallEnd, CallSession } from '../call-session.js';
+import { randomUUID } from 'node:crypto';
+import { type CallEnd, CallSession } from '../call-session.js';
 import type { HalLogger } from '../logger.js';
-import type { DialRequest } from '../types.js';
+import {
+  type CallStateEvent,
+  type DialRequest,
+  DTMF_DIGITS,
+  type HalTimers,
+  ModemError,
+  type ModemEvent,
+} from '../types.js';
 import { AtTimeoutError } from './at-channel.js';
 import {
   classifyCause,
@@ -36,6 +44,25 @@ export class AtCall {
   private emptyPolls = 0;
 
   constructor(private readonly d: AtCallDeps) {}
+
+  /** A new call with its session: state changes go to `onState` (guarded) and to `emit`. */
+  static open(
+    d: Omit<AtCallDeps, 'session'> & {
+      timers: HalTimers;
+      onState: ((e: CallStateEvent) => void) | undefined;
+      emit(e: ModemEvent): void;
+    },
+  ): AtCall {
+    const session = new CallSession(randomUUID(), d.timers, (e) => {
+      try {
+        d.onState?.(e);
+      } catch (err) {
+        d.log.warn({ err }, 'onState listener threw');
+      }
+      d.emit({ type: 'call', event: e });
+    });
+    return new AtCall({ ...d, session });
+  }
 
   get session(): CallSession {
     return this.d.session;
@@ -94,6 +121,32 @@ export class AtCall {
     } catch (err) {
       // A silent modem cannot hang up; the driver recovers it and the call ends as a modem error.
       if (err instanceof AtTimeoutError) this.d.onModemSilent('no response to hang-up');
+    }
+  }
+
+  /** 27.007 AT+VTS, one tone per command (the form every dialect accepts). */
+  async sendDtmf(digits: string): Promise<void> {
+    const { session, send } = this.d;
+    const tones = digits.toUpperCase();
+    if (!DTMF_DIGITS.test(tones)) {
+      throw new ModemError('DTMF digits must be 0-9, *, #, A-D', 'dtmf_failed');
+    }
+    for (const tone of tones) {
+      if (session.state !== 'active' || this.localEnd || this.ending) {
+        throw new ModemError('DTMF needs an answered call', 'not_ready');
+      }
+      let r;
+      try {
+        r = await send(`AT+VTS=${tone}`);
+      } catch (err) {
+        const silent = err instanceof AtTimeoutError;
+        if (silent) this.d.onModemSilent('no response to AT+VTS');
+        throw new ModemError(
+          `DTMF not sent: ${(err as Error).message}`,
+          silent ? 'timeout' : 'port',
+        );
+      }
+      if (r.final.kind !== 'ok') throw new ModemError('modem refused DTMF', 'dtmf_failed');
     }
   }
 

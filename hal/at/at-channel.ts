@@ -23,6 +23,11 @@ export class AtClosedError extends Error {
   }
 }
 
+/** Optional commands may answer ERROR; only a silent or vanished port is a real failure. */
+export function rethrowUnlessError(err: unknown): void {
+  if (err instanceof AtTimeoutError || err instanceof AtClosedError) throw err;
+}
+
 export interface SendOptions {
   timeoutMs: number;
   /** ATD: BUSY / NO CARRIER / NO ANSWER are final results of this command, not URCs. */

@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { CallSession } from '../call-session.js';
 import { type AtModemConfig, atModemConfigSchema } from '../config.js';
 import { type HalLogger, maskNumber, silentLogger } from '../logger.js';
 import { initialModemStatus, ModemEventHub } from '../status.js';
@@ -14,12 +12,14 @@ import {
   type ModemStatus,
 } from '../types.js';
 import { AtCall } from './at-call.js';
-import { AtChannel, AtClosedError, AtTimeoutError, type SendOptions } from './at-channel.js';
+import { AtTimeoutError, rethrowUnlessError, type SendOptions } from './at-channel.js';
+import { AtPort } from './at-port.js';
 import { type AtDialect, DIALECTS } from './dialects.js';
-import { RecoveryLadder, runPowerCycle } from './recovery-ladder.js';
-import { parseCpin, parseRegistration, vendorFromIdentity } from './responses.js';
-import { readStatus, type StatusReading } from './status-reader.js';
-import { type AtTransport, type AtTransportOpener, openSerialTransport } from './transport.js';
+import { RecoveryLoop } from './recovery-loop.js';
+import { vendorFromIdentity } from './responses.js';
+import { type StatusReading, statusFromUrc } from './status-reader.js';
+import { StatusPoll } from './status-poll.js';
+import { type AtTransportOpener, openSerialTransport } from './transport.js';
 
 export interface AtSerialModemOptions {
   config: Partial<AtModemConfig>;
@@ -39,32 +39,56 @@ export class AtSerialModem implements Modem {
   private readonly cfg: AtModemConfig;
   private readonly timers: HalTimers;
   private readonly log: HalLogger;
-  private readonly open: AtTransportOpener;
   private readonly events: ModemEventHub;
-  private readonly ladder: RecoveryLadder;
+  private readonly recovery: RecoveryLoop;
   private current: ModemStatus = initialModemStatus('at');
   private dialect: AtDialect = DIALECTS.generic;
-  private transport: AtTransport | null = null;
-  private channel: AtChannel | null = null;
+  private readonly port: AtPort;
   private call: AtCall | null = null;
   private lineReserved = false;
-  private recovering = false;
   private stopped = true;
-  private statusTimer: unknown = null;
-  private sleeping: { handle: unknown; wake: () => void } | null = null;
+  private readonly statusPoll: StatusPoll;
 
   constructor(opts: AtSerialModemOptions) {
     this.cfg = atModemConfigSchema.parse(opts.config);
     this.timers = opts.timers;
     this.log = opts.logger ?? silentLogger;
-    this.open = opts.openTransport ?? openSerialTransport;
+    const open = opts.openTransport ?? openSerialTransport;
     this.events = new ModemEventHub((err) => this.log.warn({ err }, 'modem event listener threw'));
-    this.ladder = new RecoveryLadder({
-      initialMs: this.cfg.reopenBackoff.initialMs,
-      maxMs: this.cfg.reopenBackoff.maxMs,
-      reopenAttemptsBeforeReset: this.cfg.reopenAttemptsBeforeReset,
-      resetAttemptsBeforePowerCycle: this.cfg.resetAttemptsBeforePowerCycle,
-      powerCycleAvailable: this.cfg.powerCycleCommand !== null,
+    this.port = new AtPort({
+      cfg: this.cfg,
+      timers: this.timers,
+      log: this.log,
+      open,
+      onUrc: (line) => this.onUrc(line),
+      onLost: (reason) => this.failModem(reason),
+      isStopped: () => this.stopped,
+    });
+    this.statusPoll = new StatusPoll(this.timers, this.cfg.statusPollMs, {
+      send: (c, o) => this.send(c, o),
+      apply: (r) => this.applyReading(r),
+      mode: () =>
+        this.stopped || this.recovery.active ? 'stop' : this.lineReserved ? 'later' : 'now',
+      onSilent: (reason) => this.failModem(reason),
+    });
+    this.recovery = new RecoveryLoop({
+      cfg: this.cfg,
+      timers: this.timers,
+      log: this.log,
+      open,
+      host: {
+        isStopped: () => this.stopped,
+        connect: () => this.connect(),
+        dropPort: (reason) => this.port.drop(reason),
+        markRecovering: (reason) => {
+          this.statusPoll.cancel();
+          this.setState('recovering', reason);
+        },
+        countStep: () => {
+          this.current = { ...this.current, recoveries: this.current.recoveries + 1 };
+        },
+        emit: (e) => this.emit(e),
+      },
     });
   }
 
@@ -74,7 +98,9 @@ export class AtSerialModem implements Modem {
     if (!this.stopped) return;
     this.stopped = false;
     this.setState('starting', null);
-    if (!(await this.connect())) void this.recover(`modem at ${this.cfg.path} did not respond`);
+    if (!(await this.connect())) {
+      void this.recovery.run(`modem at ${this.cfg.path} did not respond`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -87,12 +113,9 @@ export class AtSerialModem implements Modem {
       detail: 'modem driver stopped',
     });
     this.stopped = true;
-    this.cancelStatusPoll();
-    if (this.sleeping) {
-      this.timers.clearTimeout(this.sleeping.handle);
-      this.sleeping.wake();
-    }
-    await this.dropPort('driver stopped');
+    this.statusPoll.cancel();
+    this.recovery.interrupt();
+    await this.port.drop('driver stopped');
     this.setState('stopped', null);
   }
 
@@ -110,9 +133,10 @@ export class AtSerialModem implements Modem {
     this.lineReserved = true;
     const masked = maskNumber(req.number);
     try {
-      if (this.cfg.usbAudio && this.dialect.usbAudioOn) {
-        await this.send(this.dialect.usbAudioOn).catch(rethrowUnlessError);
-      }
+      // Also a barrier: what the modem printed before (the last call's trailing NO CARRIER) is
+      // read before ATD goes out, so it cannot be taken for this dial's result.
+      const usbAudio = this.cfg.usbAudio ? this.dialect.usbAudioOn : null;
+      await this.send(usbAudio ?? 'AT').catch(rethrowUnlessError);
       const r = await this.send(`ATD${req.number};`, {
         timeoutMs: this.cfg.dialTimeoutMs,
         dial: true,
@@ -126,7 +150,10 @@ export class AtSerialModem implements Modem {
       call.session.announceDialing();
       if (r.final.kind === 'call_end') call.onUrc(r.final.code);
       else call.start();
-      return call.session.toActiveCall(() => call.hangupByUser());
+      return call.session.toActiveCall(
+        () => call.hangupByUser(),
+        (d) => call.sendDtmf(d),
+      );
     } catch (err) {
       if (!this.call) this.releaseLine();
       if (err instanceof ModemError) throw err;
@@ -163,30 +190,13 @@ export class AtSerialModem implements Modem {
   // ---- port and init ----
 
   private async connect(): Promise<boolean> {
-    let transport: AtTransport;
-    try {
-      transport = await this.open(this.cfg.path, this.cfg.baudRate);
-    } catch (err) {
-      this.log.warn({ path: this.cfg.path, err: (err as Error).message }, 'cannot open modem port');
-      return false;
-    }
-    if (this.stopped) {
-      await transport.close();
-      return false;
-    }
-    const channel = new AtChannel(transport, this.timers, (line) => this.onUrc(line));
-    transport.onClose((reason) => {
-      channel.fail(reason);
-      if (this.channel === channel) this.failModem(reason);
-    });
-    this.transport = transport;
-    this.channel = channel;
+    if (!(await this.port.open())) return false;
     try {
       await this.initialise();
       return true;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'modem initialisation failed');
-      await this.dropPort('initialisation failed');
+      await this.port.drop('initialisation failed');
       return false;
     }
   }
@@ -204,24 +214,14 @@ export class AtSerialModem implements Modem {
       await this.send(cmd);
     }
     this.current = { ...this.current, model: identity.model };
-    this.applyReading(await readStatus((c, o) => this.send(c, o)));
+    await this.statusPoll.readNow();
     this.setState('ready', null);
     this.log.info({ dialect: this.dialect.name, model: identity.model }, 'modem ready');
-    this.scheduleStatusPoll();
-  }
-
-  private async dropPort(reason: string): Promise<void> {
-    const transport = this.transport;
-    this.channel?.fail(reason);
-    this.channel = null;
-    this.transport = null;
-    if (transport) await transport.close().catch(() => {});
+    this.statusPoll.schedule();
   }
 
   private send(command: string, opts: Partial<SendOptions> = {}) {
-    const channel = this.channel;
-    if (!channel) return Promise.reject(new AtClosedError('port not open'));
-    return channel.send(command, { timeoutMs: this.cfg.commandTimeoutMs, ...opts });
+    return this.port.send(command, opts);
   }
 
   // ---- status ----
@@ -237,70 +237,28 @@ export class AtSerialModem implements Modem {
     this.emit({ type: 'status', status: this.status() });
   }
 
-  private scheduleStatusPoll(): void {
-    this.cancelStatusPoll();
-    this.statusTimer = this.timers.setTimeout(() => {
-      this.statusTimer = null;
-      void this.pollStatus();
-    }, this.cfg.statusPollMs);
-  }
-
-  private cancelStatusPoll(): void {
-    if (this.statusTimer !== null) this.timers.clearTimeout(this.statusTimer);
-    this.statusTimer = null;
-  }
-
-  private async pollStatus(): Promise<void> {
-    if (this.stopped || this.recovering) return;
-    if (this.lineReserved) return this.scheduleStatusPoll(); // the call poll is the heartbeat now
-    try {
-      this.applyReading(await readStatus((c, o) => this.send(c, o)));
-      this.scheduleStatusPoll();
-    } catch (err) {
-      if (err instanceof AtTimeoutError) this.failModem('modem stopped responding');
-    }
-  }
-
   private onUrc(line: string): void {
     if (this.call?.onUrc(line)) return;
-    const reg = parseRegistration(line);
-    if (reg) {
-      this.current = { ...this.current, registration: reg.registration };
-      this.emit({ type: 'status', status: this.status() });
-      return;
-    }
-    const sim = parseCpin(line);
-    if (sim) {
-      this.current = { ...this.current, sim };
-      this.emit({ type: 'status', status: this.status() });
-      return;
-    }
-    if (line.startsWith('+CTZV') || line.startsWith('+CTZE') || line.startsWith('+QIND: "nitz"')) {
+    const change = statusFromUrc(line);
+    if (change === 'network_time') {
       // The network just sent its time: read it while it is fresh.
-      void readStatus((c, o) => this.send(c, o))
-        .then((r) => this.applyReading(r))
-        .catch(() => {});
-      return;
+      void this.statusPoll.readNow().catch(() => {});
+    } else if (change) {
+      this.current = { ...this.current, ...change };
+      this.emit({ type: 'status', status: this.status() });
+    } else {
+      this.log.debug({ line: line.replace(/\+?\d{6,}/g, (n) => maskNumber(n)) }, 'unhandled URC');
     }
-    this.log.debug({ line: line.replace(/\+?\d{6,}/g, (n) => maskNumber(n)) }, 'unhandled URC');
   }
 
   // ---- calls ----
 
   private newCall(req: DialRequest, onState?: (e: CallStateEvent) => void): AtCall {
-    const session = new CallSession(randomUUID(), this.timers, (e) => {
-      if (onState) {
-        try {
-          onState(e);
-        } catch (err) {
-          this.log.warn({ err }, 'onState listener threw');
-        }
-      }
-      this.emit({ type: 'call', event: e });
-    });
-    const call = new AtCall({
-      session,
+    const call = AtCall.open({
       req,
+      onState,
+      timers: this.timers,
+      emit: (e) => this.emit(e),
       send: (c, o) => this.send(c, o),
       pollMs: this.cfg.callPollMs,
       log: this.log,
@@ -308,7 +266,7 @@ export class AtSerialModem implements Modem {
     });
     this.call = call;
     this.setState('in_call', null);
-    void session.done.then(() => this.onCallEnded(call));
+    void call.session.done.then(() => this.onCallEnded(call));
     return call;
   }
 
@@ -330,67 +288,13 @@ export class AtSerialModem implements Modem {
 
   /** The modem is gone or silent: end the call as a modem error, then recover. */
   private failModem(reason: string): void {
-    if (this.stopped || this.recovering) return;
+    if (this.stopped || this.recovery.active) return;
     this.log.error({ reason }, 'modem failed');
     const call = this.call;
     this.call = null;
     call?.session.finish({ result: 'modem_error', endedBy: 'modem', detail: reason });
     this.lineReserved = false;
-    void this.recover(reason);
-  }
-
-  private async recover(reason: string): Promise<void> {
-    if (this.recovering || this.stopped) return;
-    this.recovering = true;
-    this.cancelStatusPoll();
-    this.setState('recovering', reason);
-    await this.dropPort(reason);
-    while (!this.stopped) {
-      const { step, delayMs } = this.ladder.next();
-      await this.sleep(delayMs);
-      if (this.stopped) break;
-      let detail = `${step} ${this.cfg.path} (${reason})`;
-      this.current = { ...this.current, recoveries: this.current.recoveries + 1 };
-      this.emit({ type: 'recovery', step, detail });
-      if (step === 'power_cycle' && this.cfg.powerCycleCommand) {
-        detail = await runPowerCycle(this.cfg.powerCycleCommand, this.cfg.powerCycleTimeoutMs);
-        this.log.warn({ detail }, 'modem power cycle');
-      } else if (step === 'reset') {
-        await this.resetModem();
-      }
-      if (this.stopped) break;
-      if (await this.connect()) {
-        this.ladder.reset();
-        this.recovering = false;
-        this.emit({ type: 'recovery', step: 'recovered', detail: `modem answers again` });
-        return;
-      }
-      this.setState('recovering', reason);
-    }
-    this.recovering = false;
-  }
-
-  /** AT+CFUN=1,1 reboots the module; its port vanishes and returns, which the next reopen finds. */
-  private async resetModem(): Promise<void> {
-    try {
-      const transport = await this.open(this.cfg.path, this.cfg.baudRate);
-      const channel = new AtChannel(transport, this.timers, () => {});
-      await channel.send('AT+CFUN=1,1', { timeoutMs: this.cfg.commandTimeoutMs }).catch(() => {});
-      channel.fail('reset sent');
-      await transport.close().catch(() => {});
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'cannot open port to reset the modem');
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        this.sleeping = null;
-        resolve();
-      };
-      this.sleeping = { handle: this.timers.setTimeout(wake, ms), wake };
-    });
+    void this.recovery.run(reason);
   }
 
   private setState(state: ModemStatus['state'], reason: string | null): void {
@@ -401,9 +305,4 @@ export class AtSerialModem implements Modem {
   private emit(e: ModemEvent): void {
     this.events.emit(e);
   }
-}
-
-/** Optional commands may answer ERROR; only a silent or vanished port is a real failure. */
-function rethrowUnlessError(err: unknown): void {
-  if (err instanceof AtTimeoutError || err instanceof AtClosedError) throw err;
 }

@@ -66,3 +66,20 @@ export async function readStatus(send: Send): Promise<StatusReading> {
 
   return out;
 }
+
+/**
+ * What an unsolicited line says about the modem's status: a registration or SIM change, or
+ * 'network_time' when the network just sent its time (NITZ) and +CCLK is worth reading now.
+ */
+export function statusFromUrc(
+  line: string,
+): Pick<ModemStatus, 'registration'> | Pick<ModemStatus, 'sim'> | 'network_time' | null {
+  const reg = parseRegistration(line);
+  if (reg) return { registration: reg.registration };
+  const sim = parseCpin(line);
+  if (sim) return { sim };
+  if (line.startsWith('+CTZV') || line.startsWith('+CTZE') || line.startsWith('+QIND: "nitz"')) {
+    return 'network_time';
+  }
+  return null;
+}

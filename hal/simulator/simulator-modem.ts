@@ -6,6 +6,7 @@ import {
   type ActiveCall,
   type CallStateEvent,
   type DialRequest,
+  DTMF_DIGITS,
   type HalTimers,
   type Modem,
   type ModemEvent,
@@ -50,6 +51,8 @@ interface LiveCall {
  */
 export class SimulatorModem implements Modem {
   readonly dials: DialLogEntry[] = [];
+  /** DTMF digits sent on answered calls, in order. */
+  readonly dtmf: { callId: string; digits: string; at: number }[] = [];
   private readonly rules: SimRuleBook;
   private readonly scripted: SimBehavior[] = [];
   private defaultBehavior: SimBehavior;
@@ -172,7 +175,10 @@ export class SimulatorModem implements Modem {
     } else {
       this.play(live, req);
     }
-    return session.toActiveCall(() => this.localHangup(live));
+    return session.toActiveCall(
+      () => this.localHangup(live),
+      (digits) => this.sendDtmf(live, digits),
+    );
   }
 
   async hangupAll(): Promise<void> {
@@ -206,13 +212,15 @@ export class SimulatorModem implements Modem {
       session.finish({ result: 'no_answer', endedBy: 'timeout', detail: 'ring timeout' });
     };
     switch (b.outcome) {
-      case 'answer':
-        session.after(req.ringTimeoutMs, ringTimeout);
+      case 'answer': {
+        const ring = session.after(req.ringTimeoutMs, ringTimeout);
         if (b.alertAfterMs < b.answerAfterMs) {
           session.after(b.alertAfterMs, () => session.advance('alerting'));
         }
         session.after(b.answerAfterMs, () => {
           if (b.answerAfterMs >= req.ringTimeoutMs) return; // the ring timeout wins a tie
+          // Answered: the ring timeout no longer applies (it must never end a live call).
+          session.cancel(ring);
           session.advance('active');
           session.after(req.maxDurationMs, () =>
             session.finish({ result: 'completed', endedBy: 'timeout', detail: 'max duration' }),
@@ -227,6 +235,7 @@ export class SimulatorModem implements Modem {
           }
         });
         return;
+      }
       case 'busy':
         session.after(b.afterMs, () => session.finish({ result: 'busy', endedBy: 'network' }));
         return;
@@ -299,6 +308,17 @@ export class SimulatorModem implements Modem {
       },
       Math.max(downMs, this.opts.recoveryMs ?? 2_000),
     );
+  }
+
+  private async sendDtmf(live: LiveCall, digits: string): Promise<void> {
+    const tones = digits.toUpperCase();
+    if (!DTMF_DIGITS.test(tones)) {
+      throw new ModemError('DTMF digits must be 0-9, *, #, A-D', 'dtmf_failed');
+    }
+    if (live.session.state !== 'active' || live.silent) {
+      throw new ModemError('DTMF needs an answered call', 'not_ready');
+    }
+    this.dtmf.push({ callId: live.session.callId, digits: tones, at: this.timers.now() });
   }
 
   private async localHangup(live: LiveCall): Promise<void> {

@@ -19,6 +19,8 @@ export interface ModemHarness {
   script(number: string, behavior: SimBehaviorInput): void | Promise<void>;
   /** Lets `ms` of (fake or real) time pass. */
   advance(ms: number): Promise<void>;
+  /** DTMF digits the simulated line received so far; absent for a driver without DTMF. */
+  dtmfReceived?(): string;
   close(): Promise<void>;
 }
 
@@ -243,6 +245,28 @@ export function modemContract(
       expect(await call.done).toBe(outcome);
       expect(stateNames(states).filter((s) => s === 'ended')).toHaveLength(1);
       expect(states.map((s) => s.callId).every((id) => id === call.callId)).toBe(true);
+    });
+
+    it('DTMF reaches the line on an answered call; refused before the answer or when invalid', async () => {
+      if (!h.dtmfReceived) return; // the driver has no DTMF
+      await h.script(NUMBER, { outcome: 'answer', alertAfterMs: u(1), answerAfterMs: u(3) });
+      const { states, dialing } = dialRecorded(20, 60);
+      const call = await settle(dialing, u(20));
+      expect(call.sendDtmf).toBeDefined();
+      const early = await settle(call.sendDtmf!('1'), u(20)).catch((e: unknown) => e);
+      expect(early).toBeInstanceOf(ModemError);
+      expect((early as ModemError).code).toBe('not_ready');
+      await waitFor(() => stateNames(states).includes('active'), u(20));
+      await settle(call.sendDtmf!('12#*'), u(40));
+      await settle(call.sendDtmf!('9a'), u(40));
+      const bad = await settle(call.sendDtmf!('1x'), u(20)).catch((e: unknown) => e);
+      expect((bad as ModemError).code).toBe('dtmf_failed');
+      expect(h.dtmfReceived()).toBe('12#*9A');
+      await settle(call.hangup(), u(20));
+      const outcome = await settle(call.done, u(20));
+      expect(outcome).toMatchObject({ result: 'completed', endedBy: 'local' });
+      const late = await settle(call.sendDtmf!('1'), u(20)).catch((e: unknown) => e);
+      expect((late as ModemError).code).toBe('not_ready');
     });
 
     it('call state events also reach onEvent listeners, and status returns to ready', async () => {

@@ -47,6 +47,7 @@ export async function makePtyHarness(
     modem,
     script: (number, behavior) => sim.setRule(number, behavior),
     advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    dtmfReceived: () => sim.engine.dtmf,
     close: () => closeEntry(entry),
   };
 }

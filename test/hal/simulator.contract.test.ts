@@ -17,6 +17,7 @@ modemContract(
       modem,
       script: (number, behavior) => modem.setRule(number, behavior),
       advance: (ms) => clock.advance(ms),
+      dtmfReceived: () => modem.dtmf.map((d) => d.digits).join(''),
       close: () => modem.stop(),
     };
   },

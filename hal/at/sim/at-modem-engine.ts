@@ -16,6 +16,12 @@ export interface AtModemEngineOptions {
   dropPort?(downMs: number): void;
   /** How long a "silent" modem stays silent before it answers again (like a watchdog reboot). */
   silentForMs?: number;
+  /**
+   * The NO CARRIER / BUSY that follows a call's end URC stays in the modem's output buffer until
+   * the next command arrives (USB modems flush in bulk), so the driver reads it just before the
+   * answer to whatever it sends next — possibly the next ATD.
+   */
+  holdTrailingFinal?: boolean;
 }
 
 /** Status the simulated modem reports; tests change it to exercise the status parsers. */
@@ -42,6 +48,8 @@ interface SimCall {
  */
 export class AtModemEngine {
   readonly received: string[] = [];
+  /** DTMF tones the driver sent (AT+VTS) during answered calls, in order. */
+  dtmf = '';
   status: SimModemStatus = {
     cpin: 'READY',
     creg: 1,
@@ -54,6 +62,7 @@ export class AtModemEngine {
   private silentUntil = 0;
   private call: SimCall | null = null;
   private readonly scripted: SimBehavior[] = [];
+  private heldFinal: string | null = null;
 
   constructor(private readonly o: AtModemEngineOptions) {}
 
@@ -84,6 +93,8 @@ export class AtModemEngine {
 
   private command(line: string): void {
     if (this.silent) return;
+    if (this.heldFinal !== null) this.out(this.heldFinal);
+    this.heldFinal = null;
     this.received.push(line);
     if (this.echo) this.o.write(line + '\r');
     const cmd = line.toUpperCase();
@@ -133,6 +144,12 @@ export class AtModemEngine {
       this.reset();
       this.o.timers.setTimeout(() => this.out('RDY'), 200);
       return;
+    }
+    const vts = /^AT\+VTS="?([0-9*#A-D]+)"?(,\d+)?$/.exec(cmd);
+    if (vts) {
+      if (this.call?.stat !== 0) return err();
+      this.dtmf += vts[1]!;
+      return ok();
     }
     const dial = /^ATD(\+?[0-9*#]+);$/.exec(cmd);
     if (dial) return this.dial(dial[1]!);
@@ -217,7 +234,8 @@ export class AtModemEngine {
     }
     if (d === 'simcom') this.out(`+CLCC: 1,0,6,0,0,"${c.number}",145`, 'VOICE CALL: END: 000000');
     this.endCall();
-    if (byNetwork) this.out(final);
+    if (byNetwork && this.o.holdTrailingFinal) this.heldFinal = final;
+    else if (byNetwork) this.out(final);
   }
 
   private goSilent(): void {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import {
   SimRuleBook,
@@ -17,6 +18,8 @@ export interface PtyModemSimulatorOptions {
   rules?: SimRuleInput[];
   timers?: HalTimers;
   silentForMs?: number;
+  /** See AtModemEngineOptions.holdTrailingFinal. */
+  holdTrailingFinal?: boolean;
   socatPath?: string;
 }
 
@@ -51,6 +54,7 @@ export class PtyModemSimulator {
       timers: this.timers,
       rules: this.rules,
       silentForMs: o.silentForMs ?? 1_500,
+      holdTrailingFinal: o.holdTrailingFinal ?? false,
       write: (text) => this.write(text),
       dropPort: (downMs) => void this.dropPort(downMs),
     });
@@ -140,6 +144,10 @@ export class PtyModemSimulator {
       child.kill('SIGKILL');
       await exited;
     }
+    // SIGKILLed socat leaves its links behind, pointing at /dev/pts/N. Once N is reused by another
+    // pty, a driver reopening the stale link would talk to someone else's modem. A vanished USB
+    // modem's /dev/serial/by-id link disappears too.
+    if (child) for (const l of [this.o.link, `${this.o.link}.sim`]) rmSync(l, { force: true });
     if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 
