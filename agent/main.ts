@@ -11,8 +11,9 @@ import { DialPolicy } from './policy/dial-policy.js';
 import { backupsFor, refuseOnFailedUpgrade } from './store/upgrade-guard.js';
 import { systemdWatchdog } from './watchdog/index.js';
 import { DiagnosticsMetrics, DiagnosticsService } from './diagnostics/index.js';
-import { SyncLink } from '../sync/link/link.js';
+import type { SyncLink } from '../sync/link/link.js';
 import { ControlHandler } from './controls.js';
+import { requestSnapshotWhenNeeded } from './storage-sync.js';
 
 export interface Runtime {
   agent: Agent;
@@ -53,13 +54,19 @@ export async function startRuntime(
     modem,
     audio,
     dialGuard,
-    openOptions: backups.openOptions,
+    openOptions: {
+      ...backups.openOptions,
+      // A corrupt file is moved aside and replaced (a failed migration still refuses to start).
+      recoverCorruption: true,
+      now: () => clock.now(),
+      ...(config.storage.maxPageCount > 0 ? { maxPageCount: config.storage.maxPageCount } : {}),
+    },
     observe: metrics.observers(),
   });
   await refuseOnFailedUpgrade(backups, () => agent.start());
   if (backups.lastBackup())
     log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
-  const link = config.mqtt.enabled ? startLink(config, agent, clock, dialGuard, log) : null;
+  const link = config.mqtt.enabled ? await startLink(config, agent, clock, dialGuard, log) : null;
   const diagnostics = new DiagnosticsService({
     config: config.diagnostics,
     dataDir: config.dataDir,
@@ -90,13 +97,15 @@ export async function startRuntime(
  * The cloud link: commands in through the agent's one apply path, outbox events out. Firing never
  * waits on it (rule 7): the link starts after the agent and reconnects on its own.
  */
-function startLink(
+async function startLink(
   config: Config,
   agent: Agent,
   clock: SystemClock,
   dialGuard: DialPolicy,
   log: Logger,
-): SyncLink {
+): Promise<SyncLink> {
+  // mqtt.js is loaded only when the link is on: a unit provisioned offline does not carry it in memory.
+  const { SyncLink } = await import('../sync/link/link.js');
   const { store } = agent;
   const link = new SyncLink({
     unitId: config.unitId,
@@ -116,6 +125,7 @@ function startLink(
   });
   // Every committed outbox write is drained at once (not on a poll), so results reach the cloud fast.
   store.onOutboxCommit(() => link.kick());
+  requestSnapshotWhenNeeded(store, link);
   void link.start().catch((err: unknown) => log.error({ err }, 'MQTT link failed to start'));
   return link;
 }

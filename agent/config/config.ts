@@ -29,6 +29,11 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./data'),
     /** Pre-migration database backups under <dataDir>/backups. */
     backups: backupsConfigSchema.prefault({}),
+    /** Chaos/test hook: cap the store at this many pages to act out a full disk (0 = no cap). */
+    storage: z
+      .object({ maxPageCount: z.number().int().min(0).default(0) })
+      .strict()
+      .prefault({}),
     log: logSchema.prefault({}),
     clock: clockSchema.prefault({}),
     scheduler: schedulerSchema.prefault({}),
@@ -66,11 +71,14 @@ export class ConfigError extends Error {
 
 export const ENV_PREFIX = 'COMPANION_';
 
+/** COMPANION_* variables that are not config overrides (the config path, the cloud CLI's key, the launcher). */
+const NOT_CONFIG = new Set(['COMPANION_CONFIG', 'COMPANION_CLOUD_KEY', 'COMPANION_AS_ROOT']);
+
 /** Turn COMPANION_A__B_C=1 into { a: { bC: 1 } }. */
 export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(ENV_PREFIX) || value === undefined || key === 'COMPANION_CONFIG') continue;
+    if (!key.startsWith(ENV_PREFIX) || value === undefined || NOT_CONFIG.has(key)) continue;
     const path = key
       .slice(ENV_PREFIX.length)
       .split('__')

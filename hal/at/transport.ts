@@ -1,5 +1,3 @@
-import { SerialPort } from 'serialport';
-
 /** A byte pipe to the modem's AT port. The seam between the driver and serialport. */
 export interface AtTransport {
   write(data: string): void;
@@ -14,6 +12,9 @@ export type AtTransportOpener = (path: string, baudRate: number) => Promise<AtTr
 
 /** Opens a real serial port (USB modem AT port, or one end of a pty in tests). */
 export const openSerialTransport: AtTransportOpener = async (path, baudRate) => {
+  // Loaded on first use: units on the simulator (and the idle RSS budget) never pay for the
+  // native serialport binding.
+  const { SerialPort } = await import('serialport');
   const port = new SerialPort({ path, baudRate, autoOpen: false, lock: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   let closeCb: ((reason: string) => void) | null = null;

@@ -5,7 +5,7 @@
  * (COMPANION_MQTT_URL, COMPANION_MQTT_USERNAME, COMPANION_MQTT_PASSWORD, COMPANION_CLOUD_KEY).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -121,8 +121,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'keygen') {
     const k = generateSigningKeyPair();
-    const file = join(v.out ?? '.', 'cloud-signing.key');
-    writeFileSync(file, k.privateKeyPem, { mode: 0o600 });
+    const dir = v.out ?? '.';
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, 'cloud-signing.key');
+    // Never overwrite a key the fleet may already trust.
+    writeFileSync(file, k.privateKeyPem, { mode: 0o600, flag: 'wx' });
     print({
       privateKeyFile: file,
       publicKey: k.publicKeyBase64,
