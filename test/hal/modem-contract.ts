@@ -106,6 +106,18 @@ export function modemContract(
       expect(stateNames(states)).toEqual(['dialing', 'alerting', 'active', 'ended']);
     });
 
+    it('an answered call outlives the ring timeout (the timeout only applies while ringing)', async () => {
+      await h.script(NUMBER, {
+        outcome: 'answer',
+        alertAfterMs: u(1),
+        answerAfterMs: u(2),
+        hangupAfterMs: u(10),
+      });
+      const { outcome } = await dialAndFinish(5, 40);
+      expect(outcome).toMatchObject({ result: 'completed', answered: true, endedBy: 'remote' });
+      expect(outcome.endedAt - outcome.answeredAt!).toBeGreaterThanOrEqual(u(9));
+    });
+
     it('busy line ends busy, never answered', async () => {
       await h.script(NUMBER, { outcome: 'busy', afterMs: u(2) });
       const { states, outcome } = await dialAndFinish(20, 40);
