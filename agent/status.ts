@@ -108,6 +108,14 @@ export interface StoreStatus {
   outbox: { backlog: number; oldestUnsentAt: string | null; oldestUnsentAgeMs: number | null };
   deadLetters: number;
   storeBytes: number;
+  /** "full" while SQLite refuses writes (new commands are rejected with storage_full). */
+  storage: {
+    state: 'ok' | 'full';
+    fullSince: string | null;
+    failedWrites: number;
+    lastRecoveredAt: string | null;
+    recoveredFromCorruption: { movedTo: string; at: string } | null;
+  };
 }
 
 export function storeStatus(store: Store, now: number): StoreStatus {
@@ -135,6 +143,19 @@ export function storeStatus(store: Store, now: number): StoreStatus {
     },
     deadLetters: runs.dead ?? 0,
     storeBytes: store.sizeBytes(),
+    storage: storageView(store),
+  };
+}
+
+function storageView(store: Store): StoreStatus['storage'] {
+  const s = store.storage.view();
+  const c = store.recoveredFromCorruption;
+  return {
+    state: s.state,
+    fullSince: iso(s.fullSince),
+    failedWrites: s.failedWrites,
+    lastRecoveredAt: iso(s.lastRecoveredAt),
+    recoveredFromCorruption: c ? { movedTo: c.movedTo, at: iso(c.at)! } : null,
   };
 }
 

@@ -7,6 +7,7 @@
  * backoff; after the last one the run goes to the dead letter, from where it can be replayed.
  */
 import { randomUUID } from 'node:crypto';
+import { retryWhileFull } from '../store/storage-health.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -148,7 +149,7 @@ export class CallRunner {
 
     const verdict = this.checkPolicy(run);
     if (!verdict.ok) {
-      this.refuse(run, attempt, verdict);
+      await this.durably(() => this.refuse(run, attempt, verdict), log);
       log.warn({ reason: verdict.reason }, `dial refused by policy: ${verdict.message}`);
       return;
     }
@@ -156,23 +157,30 @@ export class CallRunner {
     // Rule 4: the attempt is durably "dialing" before the modem dials.
     const dialAt = clock.now();
     const lateness = attempt.attemptNo === 1 && run.replays === 0 ? dialAt - run.slotAt : null;
-    const recorded = store.tx(() => {
-      const ok = store.runs.updateAttempt(attempt.id, {
-        status: 'dialing',
-        now: dialAt,
-        leaseExpiresAt: dialAt + this.d.config.leaseMs,
-        dialAt,
-        ...(lateness !== null ? { latenessMs: lateness } : {}),
-      });
-      if (!ok || !store.runs.countDial(run.id, attempt.id, dialAt)) return false;
-      store.outbox.add(
-        'attempt.dialing',
-        attemptPayload(run, attempt, { at: new Date(dialAt).toISOString(), latenessMs: lateness }),
-        dialAt,
-        'telemetry',
-      );
-      return true;
-    });
+    const recorded = await this.durably(
+      () =>
+        store.tx(() => {
+          const ok = store.runs.updateAttempt(attempt.id, {
+            status: 'dialing',
+            now: dialAt,
+            leaseExpiresAt: dialAt + this.d.config.leaseMs,
+            dialAt,
+            ...(lateness !== null ? { latenessMs: lateness } : {}),
+          });
+          if (!ok || !store.runs.countDial(run.id, attempt.id, dialAt)) return false;
+          store.outbox.add(
+            'attempt.dialing',
+            attemptPayload(run, attempt, {
+              at: new Date(dialAt).toISOString(),
+              latenessMs: lateness,
+            }),
+            dialAt,
+            'telemetry',
+          );
+          return true;
+        }),
+      log,
+    );
     if (!recorded) {
       log.warn('lease lost before dialing; not dialing');
       return;
@@ -218,7 +226,19 @@ export class CallRunner {
         detail: (err as Error).message,
       };
     }
-    this.finish(run, attempt, outcome, log);
+    await this.durably(() => this.finish(run, attempt, outcome, log), log);
+  }
+
+  /**
+   * A full disk must not leave a claimed attempt behind (it would block the one voice line until a
+   * restart): the small writes around a call wait for space and retry. Other errors propagate.
+   */
+  private durably<T>(fn: () => T, log: Logger): Promise<T> {
+    return retryWhileFull(fn, {
+      setTimeout: (f, ms) => this.d.clock.setTimeout(f, ms),
+      stopped: () => this.stopped,
+      onRetry: () => log.warn('storage full; retrying the attempt record'),
+    });
   }
 
   /** Heartbeats while the call lasts, and a deadline so a modem that never ends a call cannot hang us. */

@@ -49,6 +49,12 @@ export interface OpenOptions {
   readonly?: boolean;
   /** Stop after this schema version (tests that build an "old" database). */
   targetVersion?: number;
+  /** Move a corrupt file aside and start fresh instead of failing (agent start; see corrupt-recovery.ts). */
+  recoverCorruption?: boolean;
+  /** Chaos/test hook: cap the file at this many pages (PRAGMA max_page_count) to act out a full disk. */
+  maxPageCount?: number;
+  /** Timestamps for the store's own events (storage recovered); the agent passes its clock. */
+  now?: () => number;
 }
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
@@ -62,6 +68,7 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     if (!opts.readonly) migrate(db, opts);
+    if (opts.maxPageCount) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
     return db;
   } catch (err) {
     db.close();

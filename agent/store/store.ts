@@ -8,6 +8,12 @@ import { Outbox } from './outbox.js';
 import { BookingsRepo } from './bookings-repo.js';
 import { RunsRepo } from './runs-repo.js';
 import { CommandsRepo } from './commands-repo.js';
+import { StorageHealth, isStorageFull } from './storage-health.js';
+import {
+  openDbRecovering,
+  SNAPSHOT_NEEDED_KEY,
+  type CorruptionRecovery,
+} from './corrupt-recovery.js';
 
 export class Store {
   readonly meta: MetaStore;
@@ -15,12 +21,20 @@ export class Store {
   readonly bookings: BookingsRepo;
   readonly runs: RunsRepo;
   readonly commands: CommandsRepo;
+  /** Disk-full state: set by a failed write, cleared (and reported) by the next commit. */
+  readonly storage: StorageHealth;
+  /** Set when start found a corrupt file and began afresh. */
+  recoveredFromCorruption: CorruptionRecovery | null = null;
 
   private depth = 0;
   private outboxWritten = false;
   private readonly outboxListeners = new Set<() => void>();
 
-  constructor(readonly db: Db) {
+  constructor(
+    readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.storage = new StorageHealth(now);
     this.meta = new MetaStore(db);
     this.outbox = new Outbox(db, () => {
       this.outboxWritten = true;
@@ -30,27 +44,74 @@ export class Store {
     this.commands = new CommandsRepo(db);
   }
 
-  static open(path: string, opts?: OpenOptions): Store {
-    return new Store(openDb(path, opts));
+  static open(path: string, opts: OpenOptions = {}): Store {
+    const now = opts.now ?? Date.now;
+    if (!opts.recoverCorruption || path === ':memory:') return new Store(openDb(path, opts), now);
+    const { db, recovered } = openDbRecovering(path, opts, now);
+    const store = new Store(db, now);
+    if (recovered) {
+      store.recoveredFromCorruption = recovered;
+      // The fresh store knows no bookings: ask the cloud for all of them, and say what happened.
+      store.tx(() => {
+        store.meta.set(SNAPSHOT_NEEDED_KEY, 'recovered_from_corruption');
+        store.outbox.add(
+          'store.recovered_from_corruption',
+          { ...recovered, at: new Date(recovered.at).toISOString() },
+          recovered.at,
+        );
+      });
+    }
+    return store;
   }
 
   /** Run fn in one IMMEDIATE transaction (takes the write lock up front: no upgrade deadlocks). */
   tx<T>(fn: () => T): T {
     this.depth++;
+    // While full, only a transaction that really wrote something proves space is back.
+    const changesBefore = this.storage.full && this.depth === 1 ? this.totalChanges() : null;
     let result: T;
     try {
       result = this.db.transaction(fn).immediate();
     } catch (err) {
       if (this.depth === 1) this.outboxWritten = false;
+      if (isStorageFull(err)) this.storage.markFull();
       throw err;
     } finally {
       this.depth--;
     }
+    if (changesBefore !== null && this.totalChanges() > changesBefore)
+      this.reportStorageRecovered();
     if (this.depth === 0 && this.outboxWritten) {
       this.outboxWritten = false;
       for (const l of this.outboxListeners) l();
     }
     return result;
+  }
+
+  /**
+   * A commit went through after the disk was full: space is back. Say so through the outbox, and ask
+   * for a snapshot, since commands refused meanwhile (storage_full) were never applied.
+   */
+  private reportStorageRecovered(): void {
+    const ended = this.storage.markRecovered();
+    if (!ended) return;
+    try {
+      this.tx(() => {
+        const at = this.now();
+        this.meta.set(SNAPSHOT_NEEDED_KEY, 'storage_full');
+        this.outbox.add(
+          'storage.recovered',
+          {
+            fullSince: new Date(ended.fullSince ?? at).toISOString(),
+            recoveredAt: new Date(at).toISOString(),
+            failedWrites: ended.failedWrites,
+          },
+          at,
+        );
+      });
+    } catch {
+      // Still full after all (the tx above marked it again): the next commit reports it.
+    }
   }
 
   /**
@@ -60,6 +121,10 @@ export class Store {
   onOutboxCommit(listener: () => void): () => void {
     this.outboxListeners.add(listener);
     return () => this.outboxListeners.delete(listener);
+  }
+
+  private totalChanges(): number {
+    return (this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
   }
 
   /** A cheap liveness probe: the database answers a query. */

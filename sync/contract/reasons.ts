@@ -14,6 +14,7 @@ export const LINK_REJECTIONS = {
   stale_snapshot: 'the snapshot is older than commands already applied',
   snapshot_mismatch: 'a snapshot chunk does not fit the snapshot being assembled',
   control_failed: 'the control could not be carried out',
+  storage_full: "the unit's storage is full; nothing was applied, send it again later",
 } as const;
 
 export type LinkRejectionCode = keyof typeof LINK_REJECTIONS;

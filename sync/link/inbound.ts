@@ -63,16 +63,24 @@ export class InboundProcessor {
   }
 
   async handle(topic: string, payload: Buffer): Promise<InboundOutcome> {
-    const checked = this.check(topic, payload);
-    if ('rejected' in checked) return checked.rejected;
-    const { env, channel } = checked;
-    switch (channel) {
-      case 'cmd':
-        return this.commands(env, payload);
-      case 'snapshot':
-        return this.snapshot(env, payload);
-      case 'control':
-        return this.control(env, payload);
+    let env: Parsed | null = null;
+    try {
+      const checked = this.check(topic, payload);
+      if ('rejected' in checked) return checked.rejected;
+      env = checked.env;
+      switch (checked.channel) {
+        case 'cmd':
+          return this.commands(env, payload);
+        case 'snapshot':
+          return this.snapshot(env, payload);
+        case 'control':
+          return await this.control(env, payload);
+      }
+    } catch (err) {
+      // Any other failure (I/O error) did not commit: the link withholds the PUBACK and the broker
+      // redelivers. A full disk would fail the same way forever, so it is answered instead.
+      if (!isDiskFull(err)) throw err;
+      return storageFull(env);
     }
   }
 
@@ -292,6 +300,44 @@ export class InboundProcessor {
     };
     return { kind: 'rejected', msgId, results: [result], direct: [] };
   }
+}
+
+function isDiskFull(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
+}
+
+/**
+ * The disk is full: nothing was committed and nothing can be recorded, so the answer goes straight
+ * back on the results topic (not through the outbox) and the message is acknowledged as refused.
+ * The cloud resends later; the agent also asks for a snapshot once space returns (storage.recovered).
+ */
+function storageFull(env: Parsed | null): InboundOutcome {
+  const reasons: RejectionReason[] = [
+    { path: '', code: 'storage_full', message: LINK_REJECTIONS.storage_full },
+  ];
+  const parsed = env ? wireCommandBatchBodySchema.safeParse(env.body) : null;
+  const ids = parsed?.success
+    ? parsed.data.commands.map((c) => (c as { commandId?: unknown }).commandId)
+    : [];
+  const commandIds = ids.filter((c): c is string => typeof c === 'string');
+  const results: CommandResult[] = (
+    commandIds.length > 0 ? commandIds : [`rejected:${env?.msgId ?? randomUUID()}`]
+  ).map((commandId) => ({
+    commandId,
+    status: 'rejected',
+    bookingId: null,
+    currentVersion: null,
+    reasons,
+  }));
+  return {
+    kind: 'rejected',
+    msgId: env?.msgId ?? null,
+    results,
+    direct: results.map((r) => ({
+      type: 'command.result',
+      payload: { ...r, inReplyTo: env?.msgId ?? null },
+    })),
+  };
 }
 
 function msgIdOf(json: unknown): string | null {

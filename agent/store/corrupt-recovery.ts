@@ -1,0 +1,65 @@
+/**
+ * A database that is not a database any more (power cut on a cheap SD card, a bad block) must not
+ * brick the unit: the file is moved aside for analysis, a fresh store is created, and the cloud is
+ * asked for a snapshot so the unit gets its bookings back. A failed *migration* is a different thing
+ * (the file is fine, this build cannot upgrade it) and keeps refusing to start: see upgrade-guard.ts.
+ */
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { openDb, type Db, type OpenOptions } from './db.js';
+import { isCorruption } from './storage-health.js';
+
+export interface CorruptionRecovery {
+  /** Where the damaged file went (its -wal/-shm next to it). */
+  movedTo: string;
+  error: string;
+  at: number;
+}
+
+/** Meta key: the link asks the cloud for a snapshot on connect while this is set. */
+export const SNAPSHOT_NEEDED_KEY = 'snapshot_needed';
+
+export function corruptDirOf(dbPath: string): string {
+  return join(dirname(dbPath), 'corrupt');
+}
+
+/**
+ * Open the store; on SQLITE_CORRUPT / SQLITE_NOTADB (at open, or found by a quick check) move the
+ * files aside and open a fresh one. Other errors (a failed migration, permissions) propagate as before.
+ */
+export function openDbRecovering(
+  path: string,
+  opts: OpenOptions,
+  now: () => number,
+): { db: Db; recovered: CorruptionRecovery | null } {
+  try {
+    const db = openDb(path, opts);
+    try {
+      // A header can be fine while inner pages are garbage: a cheap structural check finds that now,
+      // at start, rather than as a failing write in the middle of a call.
+      const check = db.pragma('quick_check(1)', { simple: true });
+      if (check !== 'ok')
+        throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return { db, recovered: null };
+  } catch (err) {
+    if (!isCorruption(err)) throw err;
+    const at = now();
+    const dir = corruptDirOf(path);
+    mkdirSync(dir, { recursive: true });
+    const movedTo = join(
+      dir,
+      `${basename(path)}.${new Date(at).toISOString().replace(/[:.]/g, '-')}`,
+    );
+    for (const suffix of ['', '-wal', '-shm']) {
+      if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+    }
+    return {
+      db: openDb(path, opts),
+      recovered: { movedTo, error: (err as Error).message, at },
+    };
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Corrupted database at start: the file is moved aside under <dataDir>/corrupt (kept for analysis),
+ * a fresh store is created, a snapshot is marked as needed and the event waits in the outbox. A
+ * failed migration is not corruption: it still refuses to start and leaves the file where it was.
+ */
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Store } from '../../agent/store/store.js';
+import { MigrationError } from '../../agent/store/db.js';
+import { SNAPSHOT_NEEDED_KEY } from '../../agent/store/corrupt-recovery.js';
+import { requestSnapshotWhenNeeded } from '../../agent/storage-sync.js';
+import { Agent } from '../../agent/app.js';
+import { FakeClock } from '../../agent/clock.js';
+import { parseConfig } from '../../agent/config/config.js';
+import { createLogger } from '../../agent/log.js';
+import { SimulatorModem, SimulatorAudio } from '../../hal/simulator/index.js';
+import {
+  startEngine,
+  booking,
+  permissivePolicy,
+  upsert,
+  type Engine,
+  T0,
+} from '../support/engine.js';
+
+const dirs: string[] = [];
+let e: Engine | null = null;
+afterEach(async () => {
+  await e?.stop();
+  e = null;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'companion-corrupt-'));
+  dirs.push(d);
+  return d;
+}
+
+/** A real store with one booking, closed cleanly. */
+async function storeWithBooking(dir: string): Promise<string> {
+  const eng = await startEngine({ dir });
+  eng.apply([upsert(booking({ id: 'lost' }))]);
+  await eng.stop();
+  return join(dir, 'companion.db');
+}
+
+const open = (path: string) => Store.open(path, { recoverCorruption: true, now: () => T0 });
+
+describe('degraded mode: corrupted database at start', () => {
+  it('garbage over the whole file (SQLITE_NOTADB): moved aside, fresh store, snapshot needed', async () => {
+    const dir = tempDir();
+    const path = await storeWithBooking(dir);
+    const garbage = Buffer.alloc(64 * 1024, 0x5a);
+    writeFileSync(path, garbage);
+    rmSync(`${path}-wal`, { force: true });
+
+    const store = open(path);
+    try {
+      expect(store.bookings.get('lost')).toBeNull();
+      expect(store.meta.get(SNAPSHOT_NEEDED_KEY)).toBe('recovered_from_corruption');
+      const events = store.outbox
+        .pending(10)
+        .filter((x) => x.type === 'store.recovered_from_corruption');
+      expect(events).toHaveLength(1);
+      const kept = readdirSync(join(dir, 'corrupt'));
+      expect(kept).toHaveLength(1);
+      expect(kept[0]).toMatch(/^companion\.db\.2026-12-01T08-00-00-000Z$/);
+      expect(readFileSync(join(dir, 'corrupt', kept[0]!)).equals(garbage)).toBe(true);
+      expect(store.recoveredFromCorruption?.movedTo).toBe(join(dir, 'corrupt', kept[0]!));
+    } finally {
+      store.close();
+    }
+  });
+
+  it('garbage inside the file behind a valid header (found by quick_check): recovered too', async () => {
+    const dir = tempDir();
+    const path = await storeWithBooking(dir);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(8 * 4096, 0xa5), 0, 8 * 4096, 4096); // pages 2..9, header intact
+    closeSync(fd);
+    const store = open(path);
+    try {
+      expect(store.recoveredFromCorruption).not.toBeNull();
+      expect(store.bookings.get('lost')).toBeNull();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('the agent starts on a corrupt file and the link asks for a snapshot until one is applied', async () => {
+    const dir = tempDir();
+    const path = await storeWithBooking(dir);
+    writeFileSync(path, Buffer.alloc(8192, 1));
+    // The agent's start, with the option the production wiring (agent/main.ts) passes.
+    const clock = new FakeClock(T0);
+    const agent = new Agent({
+      config: parseConfig({ dataDir: dir }),
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      modem: new SimulatorModem({ timers: clock }),
+      audio: new SimulatorAudio({ timers: clock }),
+      dialGuard: permissivePolicy(),
+      openOptions: { recoverCorruption: true, now: () => clock.now() },
+    });
+    await agent.start();
+    const store = agent.store;
+    const asked: string[] = [];
+    const handlers: ((out: { kind: string }) => void)[] = [];
+    // The link seen through its port: records what the wiring asks of it.
+    requestSnapshotWhenNeeded(store, {
+      requestSync: (r) => asked.push(r),
+      on: (_ev, fn) => handlers.push(fn),
+    });
+    expect(asked).toEqual(['resync']);
+    for (const h of handlers) h({ kind: 'snapshot' });
+    expect(store.meta.get(SNAPSHOT_NEEDED_KEY)).toBe('');
+    expect(store.outbox.pending(10).map((x) => x.type)).toContain(
+      'store.recovered_from_corruption',
+    );
+    await agent.stop();
+  });
+
+  it('a failed migration is not corruption: still refused, the file stays where it was', () => {
+    const dir = tempDir();
+    const path = join(dir, 'companion.db');
+    const s = Store.open(path);
+    s.db.pragma('user_version = 999');
+    s.close();
+    expect(() => open(path)).toThrow(MigrationError);
+    expect(readdirSync(dir)).not.toContain('corrupt');
+  });
+});
