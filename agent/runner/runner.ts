@@ -126,7 +126,10 @@ export class CallRunner {
     const now = clock.now();
     return store.tx(() => {
       if (store.runs.liveAttempts().some((a) => a.bootEpoch === this.d.bootEpoch)) return null;
-      const run = store.runs.nextDue(now);
+      let run = store.runs.nextDue(now);
+      // Rule 9 at the last moment: a slot planned in time can still go stale before it is dialled
+      // (a crash and a long downtime, a clock jump, a line busy with a hung call).
+      while (run && this.skipIfStale(run, now)) run = store.runs.nextDue(now);
       if (!run) return null;
       const attempt = store.runs.claim(
         run.id,
@@ -140,6 +143,33 @@ export class CallRunner {
       if (!attempt) return null;
       return { run: { ...run, status: 'running', leaseAttemptId: attempt.id }, attempt };
     });
+  }
+
+  /**
+   * A first attempt whose slot is older than the booking's catch-up window follows its misfire
+   * policy: `skip` ends the run as skipped with the reason; `fire_once` goes ahead, said so once.
+   * Retries and replays are deliberate and exempt. Call inside the claim transaction.
+   */
+  private skipIfStale(run: RunRow, now: number): boolean {
+    if (run.kind !== 'booking' || run.bookingId === null || run.dials > 0 || run.replays > 0)
+      return false;
+    if (run.status !== 'pending') return false;
+    const spec = this.d.store.bookings.get(run.bookingId)?.spec;
+    if (!spec) return false;
+    const late = now - run.slotAt;
+    if (late <= spec.catchUpWindowSec * 1000 || run.reason === 'misfire_fire_once') return false;
+    const skip = spec.misfire === 'skip';
+    const reason = skip ? 'misfire_skipped' : 'misfire_fire_once';
+    const status = skip ? 'skipped' : 'pending';
+    if (!this.d.store.runs.transition(run.id, 'pending', { status, now, reason, dueAt: run.dueAt }))
+      return false;
+    this.d.store.outbox.add(
+      'run.state',
+      runStatePayload(run, status, reason, { lateMs: late }),
+      now,
+    );
+    this.log.warn({ runId: run.id, lateMs: late, reason }, 'slot went stale before dialling');
+    return skip;
   }
 
   private async execute({ run, attempt }: Claim): Promise<void> {
