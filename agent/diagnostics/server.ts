@@ -65,7 +65,7 @@ export class DiagnosticsHttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     // The query string is never logged: the page may carry its token there once.
-    const url = new URL(req.url ?? '/', 'http://unit.local');
+    const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
     try {
       const match = matchRoute(this.d.routes, method, url.pathname);
@@ -152,5 +152,17 @@ export class DiagnosticsHttpServer {
       );
     });
     return Promise.race([p, late]).finally(() => clearTimeout(t));
+  }
+}
+
+/**
+ * The request target as a URL, never throwing: `GET //` is not a valid relative URL, and a throw here
+ * (outside the handler's try) left the request unanswered. An unparsable target matches no route.
+ */
+function requestUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://unit.local');
+  } catch {
+    return new URL('http://unit.local/invalid-request-target');
   }
 }
