@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { SerialPort } from 'serialport';
+import type { HalLogger } from '../../logger.js';
 import {
   SimRuleBook,
   type SimBehaviorInput,
@@ -21,7 +22,19 @@ export interface PtyModemSimulatorOptions {
   /** See AtModemEngineOptions.holdTrailingFinal. */
   holdTrailingFinal?: boolean;
   socatPath?: string;
+  /** Where a failed restart is reported (it is retried); defaults to warnings on stderr. */
+  logger?: HalLogger;
 }
+
+const stderrLogger: HalLogger = {
+  info: () => {},
+  debug: () => {},
+  warn: (obj, msg) => process.stderr.write(`pty-modem-sim: ${msg ?? ''} ${JSON.stringify(obj)}\n`),
+  error: (obj, msg) => process.stderr.write(`pty-modem-sim: ${msg ?? ''} ${JSON.stringify(obj)}\n`),
+};
+
+/** A restart that fails (socat slow to start on a loaded machine, pty exhaustion) is retried. */
+const RESTART_RETRY_MS = { initial: 100, max: 2_000 };
 
 export interface NoiseOptions {
   /** Insert a line of binary garbage before every response. */
@@ -45,9 +58,11 @@ export class PtyModemSimulator {
   private restartTimer: unknown = null;
   private stopped = false;
   private readonly timers: HalTimers;
+  private readonly log: HalLogger;
 
   constructor(private readonly o: PtyModemSimulatorOptions) {
     this.timers = o.timers ?? systemTimers;
+    this.log = o.logger ?? stderrLogger;
     this.rules = new SimRuleBook(o.rules);
     this.engine = new AtModemEngine({
       dialect: o.dialect,
@@ -76,32 +91,70 @@ export class PtyModemSimulator {
     this.noise = noise;
   }
 
+  /**
+   * Starts socat and opens our end. A half-started simulator (socat up, our end not open) is torn
+   * down again before the error is thrown, so a retry starts clean and no socat is left behind.
+   */
   async start(): Promise<void> {
     this.stopped = false;
-    await this.startSocat();
-    const port = new SerialPort({ path: `${this.o.link}.sim`, baudRate: 115_200, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-    port.on('data', (b: Buffer) => this.engine.receive(b.toString('latin1')));
-    port.on('error', () => {});
-    this.port = port;
+    this.cancelRestart();
+    try {
+      await this.startSocat();
+      const port = new SerialPort({
+        path: `${this.o.link}.sim`,
+        baudRate: 115_200,
+        autoOpen: false,
+      });
+      this.port = port;
+      await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+      port.on('data', (b: Buffer) => this.engine.receive(b.toString('latin1')));
+      port.on('error', () => {});
+    } catch (err) {
+      await this.teardown();
+      throw err;
+    }
+    // stop() ran while we were starting: it tore down what existed then, not what we made since.
+    if (this.stopped) await this.teardown();
   }
 
   /** The port vanishes (socat dies) and, unless downMs is null, comes back after downMs. */
   async dropPort(downMs: number | null): Promise<void> {
+    this.cancelRestart();
     await this.teardown();
     this.engine.reset();
     if (downMs === null || this.stopped) return;
-    this.restartTimer = this.timers.setTimeout(() => {
-      this.restartTimer = null;
-      if (!this.stopped) void this.start().catch(() => {});
-    }, downMs);
+    this.scheduleRestart(downMs, 1);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.cancelRestart();
+    await this.teardown();
+  }
+
+  /** Brings the port back after delayMs; a failed start is logged and retried until stop(). */
+  private scheduleRestart(delayMs: number, attempt: number): void {
+    this.restartTimer = this.timers.setTimeout(() => {
+      this.restartTimer = null;
+      if (this.stopped || this.socat) return; // stopped, or started by hand meanwhile
+      this.start().catch((err: unknown) => {
+        if (this.stopped) return;
+        const retryMs = Math.min(
+          RESTART_RETRY_MS.initial * 2 ** (attempt - 1),
+          RESTART_RETRY_MS.max,
+        );
+        this.log.warn(
+          { link: this.o.link, attempt, retryMs, err: (err as Error).message },
+          'simulated modem did not come back; retrying',
+        );
+        if (this.restartTimer === null) this.scheduleRestart(retryMs, attempt + 1);
+      });
+    }, delayMs);
+  }
+
+  private cancelRestart(): void {
     if (this.restartTimer !== null) this.timers.clearTimeout(this.restartTimer);
     this.restartTimer = null;
-    await this.teardown();
   }
 
   /** The socat pid, so tests can assert that nothing is left running. */
