@@ -136,6 +136,20 @@ describe('chaos invariant checker', () => {
     // Two dials in a database lost to corruption, one in the fresh one: each within maxAttempts 2.
     expect(kinds(lostDb(['x2', 'x3']))).toEqual([]);
     expect(kinds(lostDb(['x2', 'x3', 'x4']))).toEqual(['slot_dialled_beyond_retries']);
+    // Two replaced databases, two dials each: the budget restarted with each fresh store.
+    const two = lostDb(['x2', 'x3']);
+    two.events.push({
+      eventId: 'rec-1',
+      type: 'store.recovered_from_corruption',
+      payload: {},
+      receivedAt: T,
+    });
+    for (const id of ['y1', 'y2']) {
+      const p = { runId: 'r9', bookingId: 'b1', slotAt: new Date(T).toISOString(), attemptId: id };
+      two.events.push({ eventId: `d-${id}`, type: 'attempt.dialing', payload: p, receivedAt: T });
+      two.dials.push({ number: B1.callee, at: T });
+    }
+    expect(kinds(two)).toEqual([]);
   });
 
   it('more dials in the final database than the retry policy allows', () => {

@@ -124,13 +124,27 @@ export function checkInvariants(input: CheckInput): CheckResult {
     // attempt history with it, and the cloud's snapshot says the slot is still owed. So attempts the
     // final database holds and attempts known only from the cloud (lost generations) are each held
     // to the retry policy on their own.
+    // A lost attempt's generation: how many replaced databases the cloud had heard of when it first
+    // heard of the attempt (each fresh store's first event is store.recovered_from_corruption, and
+    // corruption is only injected once everything before it was delivered).
     const inFinalDb = new Set(attempts.filter((a) => a.dial_at !== null).map((a) => a.id));
+    const generationOf = new Map<string, number>();
+    const recoveries = new Set<string>();
+    for (const e of input.events) {
+      if (e.type === 'store.recovered_from_corruption') recoveries.add(e.eventId);
+      const id = e.payload.attemptId;
+      if (typeof id === 'string' && !generationOf.has(id)) generationOf.set(id, recoveries.size);
+    }
     for (const [key, ids] of bySlot) {
       const max = (input.bookings.get(key.split('|')[0]!)?.retry?.maxAttempts ?? 3) as number;
-      const final = [...ids].filter((id) => inFinalDb.has(id)).length;
-      const lost = ids.size - final;
-      if (final > max || lost > max)
-        fail('slot_dialled_beyond_retries', `${key}: ${final} + ${lost} (lost db) dials > ${max}`);
+      const groups = new Map<string, number>();
+      for (const id of ids) {
+        const g = inFinalDb.has(id) ? 'final' : `lost-${generationOf.get(id) ?? '?'}`;
+        groups.set(g, (groups.get(g) ?? 0) + 1);
+      }
+      for (const [g, n] of groups) {
+        if (n > max) fail('slot_dialled_beyond_retries', `${key}: ${n} dials in db ${g} > ${max}`);
+      }
     }
     for (const r of runs) {
       const own = attempts.filter((a) => a.run_id === r.id);
