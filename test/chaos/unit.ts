@@ -123,6 +123,11 @@ export class ChaosUnit {
 
   /** Garbage over the database (the agent is down): header kept or not, chosen by the caller. */
   corrupt(keepHeader: boolean, random: () => number): void {
+    // Everything into the main file first: garbage over a file whose pages all live in the WAL
+    // would only act out a lost WAL, not a corrupt database.
+    const db = new Database(this.dbPath);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
     const size = Math.max(statSync(this.dbPath).size, 8192);
     const junk = Buffer.alloc(Math.min(size, 256 * 1024));
     for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(random() * 256);
