@@ -81,7 +81,8 @@ export class StorageHealth {
 /**
  * Run a small durable write until it commits. Used by the runner for the writes that must not be
  * dropped (the dialing record, an outcome): on a full disk they wait and retry instead of leaving a
- * claimed attempt behind. Anything other than a full disk is rethrown at once.
+ * claimed attempt behind. Anything other than a full disk is rethrown at once. The wait is capped
+ * at 2 s so a stop during a full-disk period is not held up for long.
  */
 export async function retryWhileFull<T>(
   fn: () => T,
@@ -92,7 +93,7 @@ export async function retryWhileFull<T>(
     onRetry?: (err: unknown) => void;
   },
 ): Promise<T> {
-  for (let delay = opts.delayMs ?? 250; ; delay = Math.min(delay * 2, 10_000)) {
+  for (let delay = opts.delayMs ?? 250; ; delay = Math.min(delay * 2, 2_000)) {
     try {
       return fn();
     } catch (err) {
