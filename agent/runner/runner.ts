@@ -13,8 +13,9 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { AttemptRow, RunRow } from '../store/runs-repo.js';
 import type { ActiveCall, CallOutcome, CallStateEvent, Modem } from '../../hal/types.js';
-import { decideAfterAttempt } from './retry.js';
 import { attemptPayload, runStatePayload } from './events.js';
+import { watchCall } from './call-watch.js';
+import { recordOutcome, recordRefusal } from './outcome-records.js';
 
 export interface DialVerdictRefused {
   ok: false;
@@ -239,13 +240,17 @@ export class CallRunner {
         onState,
       );
       if (this.current) this.current.call = call;
-      outcome = await this.watch(
+      outcome = await watchCall({
         call,
-        run,
-        attempt.id,
-        () => state,
-        () => answeredAt,
-      );
+        clock,
+        heartbeatMs: this.d.config.heartbeatMs,
+        limitMs:
+          (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + this.d.config.hangGraceMs,
+        graceMs: this.d.config.hangGraceMs,
+        onBeat: () => this.touch(attempt.id, state, answeredAt),
+        answeredAt: () => answeredAt,
+        clearLine: () => modem.hangupAll(),
+      });
     } catch (err) {
       outcome = {
         result: 'modem_error',
@@ -271,50 +276,6 @@ export class CallRunner {
     });
   }
 
-  /** Heartbeats while the call lasts, and a deadline so a modem that never ends a call cannot hang us. */
-  private async watch(
-    call: ActiveCall,
-    run: RunRow,
-    attemptId: string,
-    state: () => 'dialing' | 'alerting' | 'active',
-    answeredAt: () => number | undefined,
-  ): Promise<CallOutcome> {
-    const { clock, config } = { clock: this.d.clock, config: this.d.config };
-    let hb: unknown = null;
-    const beat = () => {
-      this.touch(attemptId, state(), answeredAt());
-      hb = clock.setTimeout(beat, config.heartbeatMs);
-    };
-    hb = clock.setTimeout(beat, config.heartbeatMs);
-    const limitMs = (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + config.hangGraceMs;
-    let deadline: unknown = null;
-    const hung = new Promise<CallOutcome>((resolve) => {
-      deadline = clock.setTimeout(() => {
-        void call.hangup().catch(() => undefined);
-        // Give the driver one more grace period to report the end, then give up on it.
-        deadline = clock.setTimeout(() => {
-          // The driver lost track of the call: clear the line the hard way so the next call can go.
-          void this.d.modem.hangupAll().finally(() =>
-            resolve({
-              result: 'modem_error',
-              answered: answeredAt() !== undefined,
-              answeredAt: answeredAt() ?? null,
-              endedAt: clock.now(),
-              endedBy: 'modem',
-              detail: 'call never ended; abandoned after the deadline',
-            }),
-          );
-        }, config.hangGraceMs);
-      }, limitMs);
-    });
-    try {
-      return await Promise.race([call.done, hung]);
-    } finally {
-      clock.clearTimeout(hb);
-      clock.clearTimeout(deadline);
-    }
-  }
-
   private touch(attemptId: string, status: 'dialing' | 'alerting' | 'active', answeredAt?: number) {
     const now = this.d.clock.now();
     this.d.store.runs.updateAttempt(attemptId, {
@@ -336,83 +297,13 @@ export class CallRunner {
   }
 
   private refuse(run: RunRow, attempt: AttemptRow, v: DialVerdictRefused): void {
-    const { store, clock } = this.d;
-    const now = clock.now();
-    const reason = `dial_policy:${v.reason}`;
-    store.tx(() => {
-      const ok = store.runs.updateAttempt(attempt.id, {
-        status: 'refused',
-        now,
-        leaseExpiresAt: now,
-        endedAt: now,
-        outcome: 'refused',
-        detail: v.message,
-      });
-      if (!ok) return;
-      store.runs.finishAttemptRun(run.id, attempt.id, { status: 'refused', now, reason });
-      store.outbox.add(
-        'run.state',
-        runStatePayload(run, 'refused', reason, { message: v.message }),
-        now,
-      );
-    });
+    recordRefusal(this.d.store, run, attempt, v, this.d.clock.now());
     this.d.onOutcome?.(run, 'refused');
   }
 
   /** Record the outcome and decide the run's fate, fenced on the attempt id. */
   private finish(run: RunRow, attempt: AttemptRow, o: CallOutcome, log: Logger): void {
-    const { store, clock } = this.d;
-    const now = clock.now();
-    const applied = store.tx(() => {
-      const ok = store.runs.updateAttempt(attempt.id, {
-        status: 'ended',
-        now,
-        leaseExpiresAt: now,
-        endedAt: o.endedAt,
-        outcome: o.result,
-        ...(o.answeredAt !== null ? { answeredAt: o.answeredAt } : {}),
-        ...(o.detail ? { detail: o.detail } : {}),
-      });
-      if (!ok) return null;
-      const dials = store.runs.get(run.id)!.dials;
-      const decision = decideAfterAttempt(
-        o.result,
-        dials,
-        run.maxAttempts,
-        run.call.retry,
-        now,
-        this.random,
-      );
-      store.runs.finishAttemptRun(run.id, attempt.id, {
-        status: decision.status,
-        now,
-        reason: decision.reason,
-        ...(decision.status === 'retry_wait' ? { dueAt: decision.dueAt } : {}),
-      });
-      store.outbox.add(
-        'attempt.ended',
-        attemptPayload(run, attempt, {
-          outcome: o.result,
-          answered: o.answered,
-          answeredAt: o.answeredAt === null ? null : new Date(o.answeredAt).toISOString(),
-          endedAt: new Date(o.endedAt).toISOString(),
-          endedBy: o.endedBy,
-          detail: o.detail ?? null,
-        }),
-        now,
-      );
-      store.outbox.add(
-        'run.state',
-        runStatePayload(run, decision.status, decision.reason, {
-          dials,
-          ...(decision.status === 'retry_wait'
-            ? { retryAt: new Date(decision.dueAt).toISOString() }
-            : {}),
-        }),
-        now,
-      );
-      return decision;
-    });
+    const applied = recordOutcome(this.d.store, run, attempt, o, this.d.clock.now(), this.random);
     if (!applied) {
       log.warn({ outcome: o.result }, 'stale attempt: outcome not recorded (fenced)');
       return;

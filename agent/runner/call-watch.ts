@@ -1,0 +1,55 @@
+/**
+ * Watching a call in progress: heartbeats renew the attempt's lease while it lasts, and a deadline
+ * (ring timeout + max duration + grace) guarantees that a modem which never reports the end cannot
+ * hang the runner — the one voice line is cleared and the attempt ends as a modem error.
+ */
+import type { Clock } from '../clock.js';
+import type { ActiveCall, CallOutcome } from '../../hal/types.js';
+
+export interface WatchOptions {
+  call: ActiveCall;
+  clock: Clock;
+  heartbeatMs: number;
+  /** After this long the call is hung up; after `graceMs` more it is abandoned. */
+  limitMs: number;
+  graceMs: number;
+  onBeat: () => void;
+  answeredAt: () => number | undefined;
+  /** The hard way to free the line when the driver lost track of the call. */
+  clearLine: () => Promise<void>;
+}
+
+export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
+  const { clock } = o;
+  let hb: unknown = null;
+  const beat = () => {
+    o.onBeat();
+    hb = clock.setTimeout(beat, o.heartbeatMs);
+  };
+  hb = clock.setTimeout(beat, o.heartbeatMs);
+  let deadline: unknown = null;
+  const hung = new Promise<CallOutcome>((resolve) => {
+    deadline = clock.setTimeout(() => {
+      void o.call.hangup().catch(() => undefined);
+      // Give the driver one more grace period to report the end, then give up on it.
+      deadline = clock.setTimeout(() => {
+        void o.clearLine().finally(() =>
+          resolve({
+            result: 'modem_error',
+            answered: o.answeredAt() !== undefined,
+            answeredAt: o.answeredAt() ?? null,
+            endedAt: clock.now(),
+            endedBy: 'modem',
+            detail: 'call never ended; abandoned after the deadline',
+          }),
+        );
+      }, o.graceMs);
+    }, o.limitMs);
+  });
+  try {
+    return await Promise.race([o.call.done, hung]);
+  } finally {
+    clock.clearTimeout(hb);
+    clock.clearTimeout(deadline);
+  }
+}
