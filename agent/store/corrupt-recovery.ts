@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { openDb, type Db, type OpenOptions } from './db.js';
+import { openDb, STORE_CACHE_KIB, type Db, type OpenOptions } from './db.js';
 import { isCorruption } from './storage-health.js';
 
 export interface CorruptionRecovery {
@@ -37,7 +37,11 @@ export function openDbRecovering(
     try {
       // A header can be fine while inner pages are garbage: a cheap structural check finds that now,
       // at start, rather than as a failing write in the middle of a call.
+      // Run it through a small page cache and give the memory back: it touches every page.
+      db.pragma('cache_size = -256');
       const check = db.pragma('quick_check(1)', { simple: true });
+      db.pragma(`cache_size = -${STORE_CACHE_KIB}`);
+      db.pragma('shrink_memory');
       if (check !== 'ok')
         throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
     } catch (err) {

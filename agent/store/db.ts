@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 export type Db = Database.Database;
 
+/** Page cache per connection, KiB. */
+export const STORE_CACHE_KIB = 2048;
+
 export interface Migration {
   version: number;
   name: string;
@@ -66,6 +69,9 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
       db.pragma('journal_mode = WAL');
     }
     db.pragma('synchronous = FULL');
+    // better-sqlite3 builds SQLite with a 16 MiB page cache per connection; the agent's hot set (due
+    // bookings and runs, by index) is tiny, and the unit's memory budget is not.
+    db.pragma(`cache_size = -${STORE_CACHE_KIB}`);
     db.pragma('foreign_keys = ON');
     if (!opts.readonly) migrate(db, opts);
     if (opts.maxPageCount) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
