@@ -139,24 +139,4 @@ export async function startDiagnostics(opts: DiagOptions = {}) {
 
 export type Diag = Awaited<ReturnType<typeof startDiagnostics>>;
 
-/** Poll until fn returns something truthy; generous timeout, no wall-clock assertions. */
-export async function until<T>(
-  fn: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<NonNullable<T>> {
-  const end = performance.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (performance.now() > end) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../support/until.js';

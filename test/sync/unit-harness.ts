@@ -75,27 +75,7 @@ export function startUnit(url: string, opts: UnitOptions = {}) {
 
 export type Unit = ReturnType<typeof startUnit>;
 
-/** Poll until `fn` returns a truthy value (no wall-clock assertions: only a generous cap). */
-export async function until<T>(
-  fn: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from '../support/until.js';
 
 let n = 0;
 /** A valid one-off booking far in the future (so the scheduler leaves it alone). */
