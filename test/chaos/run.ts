@@ -201,18 +201,23 @@ async function workload(
     const at = new Date(Date.now() + (unit.offsetMs ?? 0) + 3000 + Math.floor(random() * 5000));
     const r = random();
     // Modem faults ride on the callee: its prefix rule in the simulator injects the fault.
+    // The first bookings rotate through every callee fault twice, so each kind is booked early
+    // whatever the random draw (a run must exercise every fault kind); then the draw decides.
+    const rotation: ModemFault[] = ['busy', 'no_answer', 'silent', 'drop_port'];
     const fault: ModemFault | null =
-      n % 40 === 20 && n / 40 < hangs
-        ? 'hang'
-        : r < 0.1
-          ? 'busy'
-          : r < 0.14
-            ? 'no_answer'
-            : r < 0.22
-              ? 'silent'
-              : r < 0.3
-                ? 'drop_port'
-                : null;
+      n <= 2 * rotation.length
+        ? rotation[(n - 1) % rotation.length]!
+        : n % 40 === 20 && n / 40 < hangs
+          ? 'hang'
+          : r < 0.1
+            ? 'busy'
+            : r < 0.14
+              ? 'no_answer'
+              : r < 0.22
+                ? 'silent'
+                : r < 0.3
+                  ? 'drop_port'
+                  : null;
     const prefix = fault ? FAULT_NUMBERS[fault] : NORMAL;
     // Not awaited: with the broker away, the PUBACK waits, and the workload must go on.
     void cloud
