@@ -126,6 +126,44 @@ export interface Modem {
   status(): ModemStatus;
   /** Subscribe to events; returns an unsubscribe function. */
   onEvent(listener: (e: ModemEvent) => void): () => void;
+  /**
+   * Fresh identity and registration details for a technician (may do I/O; never while a call is up:
+   * rejects with ModemError `busy_line` then). Unmasked: the diagnostics layer masks IMEI/ICCID/IMSI.
+   * Optional: a driver without it is reported as "not supported".
+   */
+  details?(): Promise<ModemDetails>;
+  /**
+   * A technician-requested reset through the driver's recovery ladder (never a reboot of a modem that
+   * answers, unless the ladder gets there). Rejects with ModemError `busy_line` while a call is up.
+   */
+  reset?(reason: string): Promise<ModemResetReport>;
+}
+
+/** What a technician sees of the modem and SIM (issue 15). Null = unknown / not reported. */
+export interface ModemDetails {
+  manufacturer: string | null;
+  model: string | null;
+  firmware: string | null;
+  imei: string | null;
+  iccid: string | null;
+  imsi: string | null;
+  sim: SimState;
+  registration: Registration;
+  operator: string | null;
+  /** MCC + MNC, e.g. "26201". */
+  operatorCode: string | null;
+  /** e.g. "lte", "umts", "gsm". */
+  accessTechnology: string | null;
+  signalDbm: number | null;
+  /** 0..100 when the device reports a quality figure. */
+  signalQuality: number | null;
+}
+
+export interface ModemResetReport {
+  ok: boolean;
+  /** The recovery steps taken, in order (e.g. ["reopen", "at_reset"]). */
+  steps: string[];
+  detail: string;
 }
 
 export type AudioRoute = 'call' | 'speaker' | 'off';
@@ -149,4 +187,18 @@ export interface Audio {
   /** Plays a named prompt/chime (e.g. "incoming", "test-tone"). Resolves when playback finished. */
   play(name: string): Promise<void>;
   status(): AudioStatus;
+  /** Plays a sine tone on the current route (speaker test). Optional. */
+  playTone?(tone: { frequencyHz: number; durationMs: number }): Promise<void>;
+  /** Records from the microphone for `durationMs` (microphone loopback test). Optional. */
+  record?(durationMs: number): Promise<AudioClip>;
+  /** Plays back a recorded clip on the current route. Optional (with `record`). */
+  playClip?(clip: AudioClip): Promise<void>;
+}
+
+/** Raw PCM as recorded: signed 16-bit little-endian, interleaved. */
+export interface AudioClip {
+  format: 'S16_LE';
+  rateHz: number;
+  channels: number;
+  data: Buffer;
 }
