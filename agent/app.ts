@@ -11,17 +11,29 @@ import type { Audio, Modem } from '../hal/types.js';
 import { Store } from './store/store.js';
 import type { OpenOptions } from './store/db.js';
 import { ClockTrust, type TrustState } from './clock-trust.js';
-import { CommandApplier } from './bookings/apply.js';
+import { CommandApplier, type CalleePolicy } from './bookings/apply.js';
 import { Planner, type PlanResult } from './scheduler/planner.js';
 import { Scheduler } from './scheduler/scheduler.js';
-import { CallRunner, type DialGuard } from './runner/runner.js';
+import { CallRunner } from './runner/runner.js';
+import { RunLifecycle, type DialGuard } from './lifecycle/lifecycle.js';
 import {
   beginBootEpoch,
   reconcilePreviousBoots,
   type ReconcileReport,
-} from './runner/reconcile.js';
+} from './lifecycle/reconcile.js';
 import type { RunRow } from './store/runs-repo.js';
+import { DataDirLock } from './store/dir-lock.js';
 import { NetworkTime, type NetworkTimeState } from './network-time.js';
+
+/**
+ * What the agent does with an unexpected error while runs or attempts may be live: production logs
+ * it and exits non-zero, so systemd restarts the agent and reconciliation settles the attempt
+ * (docs/lifecycle.md "Failures"). It must not let the agent carry on with state it no longer trusts.
+ */
+export type FatalHandler = (err: unknown, where: string) => void;
+
+/** Exit code after an unexpected error (sysexits EX_SOFTWARE). */
+export const EXIT_FATAL = 70;
 
 export interface AgentDeps {
   config: Config;
@@ -29,7 +41,10 @@ export interface AgentDeps {
   logger: Logger;
   modem: Modem;
   audio: Audio;
-  dialGuard: DialGuard;
+  /** The dial policy: checked at accept time (number rules) and before every dial (all rules). */
+  dialGuard: DialGuard & CalleePolicy;
+  /** Default: log, flush and exit the process with EXIT_FATAL. */
+  onFatal?: FatalHandler;
   /** Defaults to <dataDir>/companion.db */
   dbPath?: string;
   openOptions?: OpenOptions;
@@ -48,7 +63,9 @@ export function dbPathOf(config: Config): string {
 
 /** Everything that exists only while the agent runs. */
 interface Running {
+  lock: DataDirLock;
   store: Store;
+  lifecycle: RunLifecycle;
   trust: ClockTrust;
   applier: CommandApplier;
   scheduler: Scheduler;
@@ -71,14 +88,33 @@ export class Agent {
   async start(): Promise<void> {
     const { config, clock, logger } = this.d;
     const t0 = clock.monotonic();
-    const store = Store.open(this.d.dbPath ?? dbPathOf(config), this.d.openOptions);
+    // One agent per data dir: taken before the store opens (a second agent exits here, rule 13).
+    const lock = DataDirLock.acquire(config.dataDir);
+    let store: Store;
+    try {
+      store = Store.open(this.d.dbPath ?? dbPathOf(config), {
+        busyTimeoutMs: config.storage.busyTimeoutMs,
+        ...this.d.openOptions,
+      });
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    const onFatal = this.d.onFatal ?? ((err, where) => this.exitFatal(err, where));
     try {
       const bootEpoch = beginBootEpoch(store);
+      const lifecycle = new RunLifecycle(store, this.d.dialGuard, this.d.random);
       // The modem first: a call the previous process left up is hung up before anything dials.
       await this.d.modem.start();
       await this.d.audio.start();
       await this.d.modem.hangupAll();
-      const reconcile = reconcilePreviousBoots(store, bootEpoch, clock.now(), this.d.random);
+      const reconcile = reconcilePreviousBoots(
+        store,
+        lifecycle,
+        bootEpoch,
+        clock.now(),
+        this.d.random,
+      );
       if (reconcile.requeued + reconcile.interrupted + reconcile.completedAfterAnswer > 0) {
         this.log.warn(reconcile, 'reconciled attempts left by the previous run');
       }
@@ -86,37 +122,43 @@ export class Agent {
         floorMs: Date.parse(config.clock.floor),
         backwardToleranceMs: config.clock.backwardToleranceSec * 1000,
       });
-      const applier = new CommandApplier(store, clock);
+      const applier = new CommandApplier(store, clock, lifecycle, this.d.dialGuard);
       const runner = new CallRunner({
-        store,
+        lifecycle,
         clock,
         modem: this.d.modem,
         logger,
-        dialGuard: this.d.dialGuard,
         canFire: () => scheduler.trustState()?.trusted === true,
         bootEpoch,
         config: {
-          leaseMs: config.runner.leaseSec * 1000,
-          heartbeatMs: config.runner.heartbeatSec * 1000,
           hangGraceMs: config.runner.hangGraceSec * 1000,
+          writeGiveUpMs: config.storage.writeGiveUpSec * 1000,
         },
-        ...(this.d.random ? { random: this.d.random } : {}),
+        // A retry was scheduled: wake exactly when it is due (as punctual as a first attempt).
+        onWorkChanged: () => scheduler.replan(),
+        onFatal,
         ...(this.d.observe?.onDial ? { onDial: this.d.observe.onDial } : {}),
         ...(this.d.observe?.onOutcome ? { onOutcome: this.d.observe.onOutcome } : {}),
       });
       const scheduler: Scheduler = new Scheduler({
         store,
         clock,
-        planner: new Planner(store),
+        planner: new Planner(store, lifecycle),
         trust,
         logger,
         onDue: () => runner.kick(),
         nextRunDueAt: () => store.runs.nextDueAfter(clock.now()),
         maxSleepMs: config.scheduler.maxSleepSec * 1000,
         externalPollMs: config.scheduler.externalPollSec * 1000,
+        onExternalChange: () => runner.checkCancel(),
+        onFatal,
         ...(this.d.observe?.onPlanPass ? { onPass: this.d.observe.onPlanPass } : {}),
       });
-      applier.onChange(() => scheduler.replan());
+      // A committed booking change: re-plan, and hang up a ringing call that a cancel reached.
+      applier.onChange(() => {
+        scheduler.replan();
+        runner.checkCancel();
+      });
       const networkTime = new NetworkTime({
         clock,
         trust,
@@ -126,7 +168,9 @@ export class Agent {
       });
       const offNetworkTime = networkTime.attach(this.d.modem);
       this.r = {
+        lock,
         store,
+        lifecycle,
         trust,
         applier,
         scheduler,
@@ -144,8 +188,18 @@ export class Agent {
       );
     } catch (err) {
       store.close();
+      lock.release();
       throw err;
     }
+  }
+
+  private exitFatal(err: unknown, where: string): void {
+    this.log.fatal(
+      { err, where },
+      'unexpected error with live state: exiting so systemd restarts the agent and reconciles',
+    );
+    this.d.logger.flush();
+    process.exit(EXIT_FATAL);
   }
 
   async stop(): Promise<void> {
@@ -157,6 +211,7 @@ export class Agent {
     await this.d.audio.stop().catch(() => undefined);
     await this.d.modem.stop().catch(() => undefined);
     r.store.close();
+    r.lock.release();
     this.r = null;
     this.log.info('agent stopped');
   }
@@ -168,6 +223,9 @@ export class Agent {
 
   get store(): Store {
     return this.running.store;
+  }
+  get lifecycle(): RunLifecycle {
+    return this.running.lifecycle;
   }
   get applier(): CommandApplier {
     return this.running.applier;

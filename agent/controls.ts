@@ -6,9 +6,8 @@
  */
 import type { Clock } from './clock.js';
 import type { Store } from './store/store.js';
-import type { DialGuard } from './runner/runner.js';
 import type { CommandResult } from './bookings/schema.js';
-import { OperationError, replayDeadRun, requestTestCall } from './runner/operations.js';
+import { OperationError, type RunLifecycle } from './lifecycle/lifecycle.js';
 
 export type Control =
   | { action: 'test-call'; callee: string; agentId?: string | undefined }
@@ -24,7 +23,7 @@ export class ControlHandler {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly dialGuard: DialGuard,
+    private readonly lifecycle: RunLifecycle,
     /** Re-plan so the runner acts at once. */
     private readonly poke: () => void,
   ) {}
@@ -48,7 +47,7 @@ export class ControlHandler {
         status: 'rejected',
         reasons: [
           {
-            path: control.action === 'replay' ? 'runId' : '',
+            path: control.action === 'replay' ? 'runId' : 'callee',
             code: err.code,
             message: err.message,
           },
@@ -62,25 +61,11 @@ export class ControlHandler {
 
   private execute(control: Control, now: number): ControlOutcome {
     if (control.action === 'replay') {
-      const run = replayDeadRun(this.store, control.runId, 'cloud', now);
+      const run = this.lifecycle.replay(control.runId, 'cloud', now);
       return { status: 'accepted', detail: { runId: run.id, replays: run.replays } };
     }
-    const verdict = this.dialGuard.check(control.callee, {
-      now,
-      callsLastHour: this.store.runs.dialsSince(now - 3_600_000),
-      callsLastDay: this.store.runs.dialsSince(now - 86_400_000),
-      allowQuietHours: true,
-    });
-    if (!verdict.ok) {
-      return {
-        status: 'rejected',
-        reasons: [
-          { path: 'callee', code: `dial_policy:${verdict.reason}`, message: verdict.message },
-        ],
-      };
-    }
-    const run = requestTestCall(
-      this.store,
+    // The dial policy checks the number (and caps) now; a refusal is an OperationError with its code.
+    const run = this.lifecycle.requestTestCall(
       {
         callee: control.callee,
         requestedBy: 'cloud',

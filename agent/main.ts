@@ -66,7 +66,7 @@ export async function startRuntime(
   await refuseOnFailedUpgrade(backups, () => agent.start());
   if (backups.lastBackup())
     log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
-  const link = config.mqtt.enabled ? await startLink(config, agent, clock, dialGuard, log) : null;
+  const link = config.mqtt.enabled ? await startLink(config, agent, clock, log) : null;
   const diagnostics = new DiagnosticsService({
     config: config.diagnostics,
     dataDir: config.dataDir,
@@ -101,7 +101,6 @@ async function startLink(
   config: Config,
   agent: Agent,
   clock: SystemClock,
-  dialGuard: DialPolicy,
   log: Logger,
 ): Promise<SyncLink> {
   // mqtt.js is loaded only when the link is on: a unit provisioned offline does not carry it in memory.
@@ -115,7 +114,7 @@ async function startLink(
     meta: store.meta,
     clock,
     transaction: (fn) => store.tx(fn),
-    controls: new ControlHandler(store, clock, dialGuard, () => agent.poke()),
+    controls: new ControlHandler(store, clock, agent.lifecycle, () => agent.poke()),
     health: () => ({
       clockTrusted: agent.clockState()?.trusted ?? null,
       modem: agent.modem.status().state,

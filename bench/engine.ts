@@ -14,9 +14,8 @@ import { silentLogger } from '../agent/log.js';
 import { DialPolicy } from '../agent/policy/dial-policy.js';
 import { SimulatorModem, SimulatorAudio } from '../hal/simulator/index.js';
 import { Store } from '../agent/store/store.js';
-import { CommandApplier } from '../agent/bookings/apply.js';
+import { applierFor, RunLifecycle } from '../agent/lifecycle/index.js';
 import { Planner } from '../agent/scheduler/planner.js';
-import { CallRunner } from '../agent/runner/runner.js';
 import { median, percentile, round, sleep } from './stats.js';
 import { startBroker } from '../test/support/mosquitto.js';
 import { recurringBookings, upserts } from './workload.js';
@@ -144,9 +143,10 @@ export async function processFigures(bookings = 10_000): Promise<Record<string, 
   }
   // Load 10k bookings through the one apply path, then measure the idle agent.
   const store = Store.open(join(dir, 'companion.db'));
-  new CommandApplier(store, new SystemClock()).apply(upserts(recurringBookings(bookings)), {
-    source: 'bench',
-  });
+  applierFor(store, new SystemClock(), openPolicy()).applier.apply(
+    upserts(recurringBookings(bookings)),
+    { source: 'bench' },
+  );
   // Steady state: the cloud already has the provisioning results (a unit that rebooted after
   // syncing). The backlog drain itself is measured by the sync bench (outbox_drain_events_per_s).
   store.db.prepare('UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL').run(Date.now());
@@ -183,8 +183,9 @@ export function planPass(bookings = 10_000): Record<string, number> {
   const dir = tempDir('plan');
   const store = Store.open(join(dir, 'companion.db'));
   const clock = new FakeClock(Date.UTC(2026, 11, 7, 0, 0, 0));
-  new CommandApplier(store, clock).apply(upserts(recurringBookings(bookings)), { source: 'bench' });
-  const planner = new Planner(store);
+  const { applier, lifecycle } = applierFor(store, clock, openPolicy());
+  applier.apply(upserts(recurringBookings(bookings)), { source: 'bench' });
+  const planner = new Planner(store, lifecycle);
   const times: number[] = [];
   const busy: number[] = [];
   let planned = 0;
@@ -208,74 +209,39 @@ export function planPass(bookings = 10_000): Record<string, number> {
   };
 }
 
-/** Claim + dialing + complete cycles (three FULL-sync commits each, as the runner does per call). */
+/**
+ * Claim (+ dialing, one commit) and outcome (one commit) cycles through the run lifecycle: the two
+ * FULL-sync commits the runner makes per placed call (docs/lifecycle.md).
+ */
 export async function claimCycles(n = 1000): Promise<Record<string, number>> {
   const dir = tempDir('claims');
   const store = Store.open(join(dir, 'companion.db'));
   const clock = new SystemClock();
+  const lifecycle = new RunLifecycle(store, openPolicy());
   for (let i = 0; i < n; i++) {
-    store.runs.insert(
-      {
-        id: `run-${i}`,
-        bookingId: null,
-        kind: 'test',
-        slotAt: clock.now() - 1000,
-        status: 'pending',
-        dueAt: clock.now() - 1000,
-        maxAttempts: 1,
-        call: {
-          callee: '+4915123456789',
-          agentId: 'a',
-          ringTimeoutSec: 30,
-          maxDurationSec: 60,
-          retry: { maxAttempts: 1, initialBackoffSec: 60, maxBackoffSec: 60, jitter: 0 },
-          allowQuietHours: true,
-        },
-        reason: null,
-      },
-      clock.now(),
+    lifecycle.requestTestCall(
+      { callee: '+4915123456789', requestedBy: 'bench' },
+      clock.now() - 1000,
     );
   }
-  const runner = new CallRunner({
-    store,
-    clock,
-    modem: new SimulatorModem({ timers: clock }),
-    logger: silentLogger(),
-    dialGuard: openPolicy(),
-    canFire: () => true,
-    bootEpoch: 1,
-    config: { leaseMs: 30_000, heartbeatMs: 10_000, hangGraceMs: 30_000 },
-  });
   const t0 = performance.now();
   let done = 0;
   for (;;) {
-    const claim = runner.claimNext();
+    const claim = lifecycle.claimNext(1, clock.now());
     if (!claim) break;
     const now = clock.now();
-    store.tx(() => {
-      store.runs.updateAttempt(claim.attempt.id, {
-        status: 'dialing',
-        now,
-        leaseExpiresAt: now + 30_000,
-        dialAt: now,
-      });
-      store.runs.countDial(claim.run.id, claim.attempt.id, now);
-    });
-    store.tx(() => {
-      store.runs.updateAttempt(claim.attempt.id, {
-        status: 'ended',
-        now,
-        leaseExpiresAt: now,
+    lifecycle.recordOutcome(
+      claim,
+      {
+        result: 'completed',
+        answered: true,
+        answeredAt: now,
         endedAt: now,
-        outcome: 'completed',
-      });
-      store.runs.finishAttemptRun(claim.run.id, claim.attempt.id, {
-        status: 'completed',
-        now,
-        reason: 'completed',
-      });
-      store.outbox.add('attempt.ended', { runId: claim.run.id }, now);
-    });
+        endedBy: 'remote',
+        detail: null,
+      },
+      now,
+    );
     done++;
   }
   const secs = (performance.now() - t0) / 1000;

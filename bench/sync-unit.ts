@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandApplier } from '../agent/bookings/apply.js';
+import { applierFor } from '../agent/lifecycle/index.js';
+import { DialPolicy } from '../agent/policy/dial-policy.js';
 import { SystemClock } from '../agent/clock.js';
 import { Store } from '../agent/store/store.js';
 import { mqttConfigSchema } from '../sync/config.js';
@@ -12,7 +13,7 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
   const dir = mkdtempSync(join(tmpdir(), 'companion-bench-sync-'));
   const store = Store.open(join(dir, 'companion.db'));
   const clock = new SystemClock();
-  const applier = new CommandApplier(store, clock);
+  const { applier } = applierFor(store, clock, new DialPolicy());
   const link = new SyncLink({
     unitId,
     config: mqttConfigSchema.parse({

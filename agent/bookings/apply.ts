@@ -23,6 +23,18 @@ import {
   type RejectionReason,
 } from './schema.js';
 import { nextSlotOf } from './slots.js';
+import type { RunLifecycle } from '../lifecycle/lifecycle.js';
+
+/**
+ * The permanent part of the dial policy (valid, allowed country, allowlist, no premium or short
+ * codes), applied when a booking arrives: a callee that can never be dialled is rejected now, not
+ * refused hours later at the slot. Time-dependent rules (quiet hours, caps) stay at the slot.
+ */
+export interface CalleePolicy {
+  checkNumber(
+    number: string,
+  ): { ok: true; e164: string } | { ok: false; reason: string; message: string };
+}
 
 export interface ApplyContext {
   source: string;
@@ -46,6 +58,8 @@ export class CommandApplier {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    private readonly lifecycle: RunLifecycle,
+    private readonly callees: CalleePolicy,
   ) {}
 
   /** Called after every committed change (the scheduler re-plans, the runner cancels nothing in flight). */
@@ -203,6 +217,18 @@ export class CommandApplier {
     if (existing && existing.version >= b.version) {
       return stale(commandId, existing, b.version);
     }
+    const callee = this.callees.checkNumber(b.callee);
+    if (!callee.ok) {
+      return {
+        commandId,
+        status: 'rejected',
+        bookingId: b.id,
+        currentVersion: existing?.version ?? null,
+        reasons: [
+          { path: 'booking.callee', code: `dial_policy:${callee.reason}`, message: callee.message },
+        ],
+      };
+    }
     const paused = b.paused || b.remaining === 0;
     let after: number;
     if (b.schedule.kind === 'once') after = BEGINNING_OF_TIME;
@@ -225,6 +251,10 @@ export class CommandApplier {
       },
       now,
     );
+    // Owed work follows the change (docs/lifecycle.md): a pause ends it, an edit that moved the
+    // schedule ends the runs of slots it no longer has; other edits reach the next attempt at claim.
+    if (b.paused) this.lifecycle.cancelBookingWork(b.id, 'paused', now);
+    else if (existing) this.lifecycle.supersedeRemovedSlots(b.id, b, now);
     const result: CommandResult = {
       commandId,
       status: 'accepted',
@@ -291,21 +321,7 @@ export class CommandApplier {
       },
       now,
     );
-    for (const run of this.store.runs.openRunsOfBooking(row.id)) {
-      if (this.store.runs.transition(run.id, run.status, { status: 'cancelled', now, reason })) {
-        this.store.outbox.add(
-          'run.state',
-          {
-            runId: run.id,
-            bookingId: row.id,
-            slotAt: iso(run.slotAt),
-            status: 'cancelled',
-            reason,
-          },
-          now,
-        );
-      }
-    }
+    this.lifecycle.cancelBookingWork(row.id, reason, now);
     this.store.outbox.add(
       'booking.state',
       { bookingId: row.id, version, status: 'cancelled', nextSlotAt: null, reason },
@@ -330,12 +346,7 @@ export class CommandApplier {
       raw: result.status === 'rejected' ? raw : null,
       receivedAt: now,
     });
-    this.store.outbox.add(
-      'command.result',
-      { ...result },
-      now,
-      result.status === 'rejected' || result.status === 'accepted' ? 'critical' : 'telemetry',
-    );
+    this.store.outbox.add('command.result', { ...result }, now);
   }
 }
 

@@ -35,8 +35,12 @@ export function openStore(config: Config, create = false): Store {
         `(start it with "companion-agent run", or pass --config / COMPANION_DATA_DIR)`,
     );
   }
-  return Store.open(path);
+  // A one-shot command may wait for the running agent's write lock (it is not an event loop).
+  return Store.open(path, { busyTimeoutMs: CLI_BUSY_TIMEOUT_MS });
 }
+
+/** How long a CLI command waits for the agent's write lock before it reports the store busy. */
+export const CLI_BUSY_TIMEOUT_MS = 5_000;
 
 export function printJson(ctx: CliContext, v: unknown): void {
   ctx.out(JSON.stringify(v, null, 2));

@@ -12,6 +12,7 @@ import { runUntilSignal } from '../main.js';
 import { VERSION } from '../version.js';
 import { doctorCommand } from '../doctor/command.js';
 import { StartRefusedError } from '../store/upgrade-guard.js';
+import { DataDirLockedError, EXIT_DATA_DIR_LOCKED } from '../store/dir-lock.js';
 
 const USAGE = `companion-agent ${VERSION}: places a Companion unit's booked calls on time, online or offline.
 
@@ -112,6 +113,10 @@ export async function main(argv: string[], io = defaultIo()): Promise<number> {
     if (err instanceof ConfigError) {
       io.err(err.message);
       return 2;
+    }
+    if (err instanceof DataDirLockedError) {
+      io.err(`error: ${err.message}`);
+      return EXIT_DATA_DIR_LOCKED;
     }
     if (err instanceof StartRefusedError) {
       io.err(`error: ${err.message}`);

@@ -2,9 +2,23 @@
 import { readFileSync } from 'node:fs';
 import { CliError, type CliContext, configOf, openStore, printJson, table } from './context.js';
 import { CommandApplier } from '../bookings/apply.js';
-import { OperationError, replayDeadRun } from '../runner/operations.js';
+import { OperationError, RunLifecycle } from '../lifecycle/lifecycle.js';
+import { DialPolicy } from '../policy/dial-policy.js';
 import { SystemClock } from '../clock.js';
 import { runView } from '../status.js';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * CLI writes work beside a running agent, not through it (docs/lifecycle.md): they go through the
+ * same apply path and run lifecycle in their own process, one SQLite transaction each, every
+ * transition conditioned on the state it expects — so a CLI write and the agent's own cannot both
+ * act on one run. The running agent sees the commit within scheduler.externalPollSec: it re-plans,
+ * and hangs up a ringing call that a CLI cancel reached.
+ */
+function lifecycleOf(store: Store, config: Config): RunLifecycle {
+  return new RunLifecycle(store, new DialPolicy(config.dialPolicy));
+}
 
 /**
  * `apply FILE`: booking commands from a JSON file, through the same validation path as MQTT.
@@ -31,7 +45,12 @@ export function applyCommand(ctx: CliContext): number {
   const config = configOf(ctx);
   const store = openStore(config, true);
   try {
-    const applier = new CommandApplier(store, new SystemClock(config.clock.offsetMs));
+    const applier = new CommandApplier(
+      store,
+      new SystemClock(config.clock.offsetMs),
+      lifecycleOf(store, config),
+      new DialPolicy(config.dialPolicy),
+    );
     const results = applier.apply(commands, { source: 'cli' });
     if (ctx.flags.json) printJson(ctx, results);
     else {
@@ -61,7 +80,11 @@ export function deadLetterReplay(ctx: CliContext): number {
   const config = configOf(ctx);
   const store = openStore(config);
   try {
-    const run = replayDeadRun(store, runId, 'cli', new SystemClock(config.clock.offsetMs).now());
+    const run = lifecycleOf(store, config).replay(
+      runId,
+      'cli',
+      new SystemClock(config.clock.offsetMs).now(),
+    );
     if (ctx.flags.json) printJson(ctx, runView(store, run));
     else
       ctx.out(

@@ -14,7 +14,14 @@ import { mqttConfigSchema } from '../../sync/config.js';
 import { dialPolicyConfigSchema } from '../policy/dial-policy.js';
 import { diagnosticsConfigSchema } from '../diagnostics/config.js';
 import { backupsConfigSchema } from '../store/backup.js';
-import { CONFIG_VERSION, clockSchema, logSchema, runnerSchema, schedulerSchema } from './schema.js';
+import {
+  CONFIG_VERSION,
+  clockSchema,
+  logSchema,
+  runnerSchema,
+  schedulerSchema,
+  storageSchema,
+} from './schema.js';
 import { migrateConfig } from './migrate.js';
 
 export const configSchema = z
@@ -29,11 +36,7 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./data'),
     /** Pre-migration database backups under <dataDir>/backups. */
     backups: backupsConfigSchema.prefault({}),
-    /** Chaos/test hook: cap the store at this many pages to act out a full disk (0 = no cap). */
-    storage: z
-      .object({ maxPageCount: z.number().int().min(0).default(0) })
-      .strict()
-      .prefault({}),
+    storage: storageSchema.prefault({}),
     log: logSchema.prefault({}),
     clock: clockSchema.prefault({}),
     scheduler: schedulerSchema.prefault({}),

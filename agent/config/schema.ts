@@ -32,15 +32,25 @@ export const schedulerSchema = z
 
 export const runnerSchema = z
   .object({
-    leaseSec: z.number().int().min(5).max(600).default(30),
-    heartbeatSec: z.number().int().min(1).max(300).default(10),
+    /** Extra time past ring timeout + max duration before a call that never ends is abandoned. */
     hangGraceSec: z.number().int().min(1).max(600).default(30),
   })
-  .strict()
-  .refine((r) => r.heartbeatSec < r.leaseSec, {
-    message: 'heartbeatSec must be shorter than leaseSec',
-    path: ['heartbeatSec'],
-  });
+  .strict();
+
+/** How the agent meets a busy or failing store (docs/lifecycle.md "Failures"). */
+export const storageSchema = z
+  .object({
+    /** Chaos/test hook: cap the store at this many pages to act out a full disk (0 = no cap). */
+    maxPageCount: z.number().int().min(0).default(0),
+    /**
+     * How long SQLite waits for another process's write lock before the write is retried
+     * asynchronously. The driver is synchronous: this wait blocks the event loop, so keep it short.
+     */
+    busyTimeoutMs: z.number().int().min(0).max(250).default(100),
+    /** A transient storage error (busy, full, I/O) lasting longer than this exits the agent. */
+    writeGiveUpSec: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict();
 
 export const logSchema = z
   .object({

@@ -6,8 +6,7 @@
 import type { Agent } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { Logger, LogRing } from '../log.js';
-import type { DialGuard } from '../runner/runner.js';
-import { replayDeadRun, requestTestCall } from '../runner/operations.js';
+import type { DialGuard } from '../lifecycle/lifecycle.js';
 import { maskPhone } from '../policy/phone.js';
 import {
   linkView,
@@ -141,8 +140,7 @@ export class DiagnosticsActions {
         reason: verdict.reason,
       });
     }
-    const run = requestTestCall(
-      store,
+    const run = agent.lifecycle.requestTestCall(
       { callee: input.callee, requestedBy: input.requestedBy },
       now,
     );
@@ -157,7 +155,7 @@ export class DiagnosticsActions {
 
   replay(runId: string, requestedBy: string): RunView {
     const { agent, clock } = this.d;
-    const run = replayDeadRun(agent.store, runId, requestedBy, clock.now());
+    const run = agent.lifecycle.replay(runId, requestedBy, clock.now());
     this.log.info({ action: 'replay', runId, by: requestedBy }, 'dead-lettered run replayed');
     agent.poke();
     agent.runner.kick();

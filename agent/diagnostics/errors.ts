@@ -3,7 +3,7 @@
  * a domain code (they know nothing of HTTP); the server turns any thrown value into a JSON answer
  * here. Unknown errors become 500 without leaking their message.
  */
-import { OperationError } from '../runner/operations.js';
+import { OperationError } from '../lifecycle/lifecycle.js';
 
 export type ErrorCode =
   | 'bad_request'
@@ -58,11 +58,11 @@ export interface HttpFailure {
   unexpected?: unknown;
 }
 
-const OPERATION_CODES: Record<OperationError['code'], ErrorCode> = {
-  not_found: 'not_found',
-  conflict: 'conflict',
-  invalid: 'bad_request',
-};
+function operationCode(code: string): ErrorCode {
+  if (code === 'not_found' || code === 'conflict') return code;
+  if (code.startsWith('dial_policy:')) return 'refused_by_policy';
+  return 'bad_request';
+}
 
 export function toHttpFailure(err: unknown): HttpFailure {
   if (err instanceof DiagnosticsError) {
@@ -76,7 +76,7 @@ export function toHttpFailure(err: unknown): HttpFailure {
     };
   }
   if (err instanceof OperationError) {
-    const code = OPERATION_CODES[err.code];
+    const code = operationCode(err.code);
     return { status: STATUS[code], body: { error: code, message: err.message } };
   }
   return {

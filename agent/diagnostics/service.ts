@@ -5,7 +5,7 @@
 import type { Agent } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { Logger, LogRing } from '../log.js';
-import type { DialGuard } from '../runner/runner.js';
+import type { DialGuard } from '../lifecycle/lifecycle.js';
 import { VERSION } from '../version.js';
 import { DiagnosticsActions, type DiagnosticsLink } from './actions.js';
 import type { DiagnosticsConfig } from './config.js';

@@ -94,8 +94,13 @@ export class DialPolicy {
     this.countries = new Set(this.config.allowedCountries);
   }
 
-  check(number: string, ctx: DialContext): DialDecision {
-    const num = typeof number === 'string' ? number.trim() : '';
+  /**
+   * The permanent checks only (short code, valid E.164, allowed country, premium, allowlist): what
+   * a booking's callee must pass when it arrives. The number is taken exactly as given — no
+   * trimming: the string that is checked is the string that is dialled (as its normalised form).
+   */
+  checkNumber(number: string): DialDecision {
+    const num = typeof number === 'string' ? number : '';
     const masked = maskPhone(num);
     let target: { e164: string; country: string };
 
@@ -138,6 +143,13 @@ export class DialPolicy {
     if (this.allowlist.size > 0 && !this.allowlist.has(target.e164)) {
       return refuse('not_in_allowlist', `${masked} is not in the dial allowlist`);
     }
+    return { ok: true, ...target };
+  }
+
+  /** Every check, before a dial: the number's, then quiet hours and the hourly/daily caps. */
+  check(number: string, ctx: DialContext): DialDecision {
+    const target = this.checkNumber(number);
+    if (!target.ok) return target;
     if (!ctx.allowQuietHours && this.inQuietHours(ctx.now)) {
       const q = this.config.quietHours;
       return refuse('quiet_hours', `quiet hours ${q?.start}–${q?.end} (${q?.zone}) are in force`);
@@ -154,7 +166,7 @@ export class DialPolicy {
         `${ctx.callsLastDay} calls in the last 24 h reach the cap of ${this.config.maxCallsPerDay}`,
       );
     }
-    return { ok: true, ...target };
+    return target;
   }
 
   /** Quiet hours are local wall time in their zone; a window with start > end spans midnight. */

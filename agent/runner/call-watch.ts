@@ -1,7 +1,7 @@
 /**
- * Watching a call in progress: heartbeats renew the attempt's lease while it lasts, and a deadline
- * (ring timeout + max duration + grace) guarantees that a modem which never reports the end cannot
- * hang the runner — the one voice line is cleared and the attempt ends as a modem error.
+ * Watching a call in progress: a deadline (ring timeout + max duration + grace) guarantees that a
+ * modem which never reports the end cannot hang the runner — the one voice line is cleared and the
+ * attempt ends as a modem error.
  */
 import type { Clock } from '../clock.js';
 import type { ActiveCall, CallOutcome } from '../../hal/types.js';
@@ -9,11 +9,9 @@ import type { ActiveCall, CallOutcome } from '../../hal/types.js';
 export interface WatchOptions {
   call: ActiveCall;
   clock: Clock;
-  heartbeatMs: number;
   /** After this long the call is hung up; after `graceMs` more it is abandoned. */
   limitMs: number;
   graceMs: number;
-  onBeat: () => void;
   answeredAt: () => number | undefined;
   /** The hard way to free the line when the driver lost track of the call. */
   clearLine: () => Promise<void>;
@@ -21,12 +19,6 @@ export interface WatchOptions {
 
 export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
   const { clock } = o;
-  let hb: unknown = null;
-  const beat = () => {
-    o.onBeat();
-    hb = clock.setTimeout(beat, o.heartbeatMs);
-  };
-  hb = clock.setTimeout(beat, o.heartbeatMs);
   let deadline: unknown = null;
   const hung = new Promise<CallOutcome>((resolve) => {
     deadline = clock.setTimeout(() => {
@@ -49,7 +41,6 @@ export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
   try {
     return await Promise.race([o.call.done, hung]);
   } finally {
-    clock.clearTimeout(hb);
     clock.clearTimeout(deadline);
   }
 }

@@ -1,75 +1,65 @@
 /**
  * The call runner (rule 2: the runner owns work). One voice line, so one call at a time: due runs
- * are claimed in slot order. A claim is a lease under a fresh attempt id (the fencing token, rule 3);
- * the attempt is recorded as `dialing` and committed BEFORE the modem is asked to dial (rule 4);
- * the lease is renewed by heartbeats while the call lasts; every later write is conditioned on the
- * attempt id, so a stale attempt changes nothing. Failed attempts retry with capped exponential
- * backoff; after the last one the run goes to the dead letter, from where it can be replayed.
+ * are claimed in due order through the run lifecycle, which records the attempt as `dialing` in the
+ * same commit as the claim — before the modem is asked to dial (rule 4). The runner then dials the
+ * number the dial policy checked, follows the call, hangs it up when a cancel reaches it before it
+ * was answered, and hands the outcome back to the lifecycle, which decides the run's fate.
+ *
+ * Failures (docs/lifecycle.md): transient storage errors are retried asynchronously; a progress mark
+ * that cannot be written never ends a call; any other error with live state is fatal — `onFatal`
+ * exits the process so systemd restarts it and reconciliation settles the attempt.
  */
-import { randomUUID } from 'node:crypto';
-import { retryWhileFull } from '../store/storage-health.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
-import type { AttemptRow, RunRow } from '../store/runs-repo.js';
 import type { ActiveCall, CallOutcome, CallStateEvent, Modem } from '../../hal/types.js';
-import { attemptPayload, runStatePayload } from './events.js';
+import { retryTransient, isTransient } from '../store/storage-health.js';
+import type { CallEnd, Claim, RunLifecycle, Settled } from '../lifecycle/lifecycle.js';
+import type { RunRow } from '../store/runs-repo.js';
 import { watchCall } from './call-watch.js';
-import { recordOutcome, recordRefusal } from './outcome-records.js';
-
-export interface DialVerdictRefused {
-  ok: false;
-  reason: string;
-  message: string;
-}
-export interface DialGuard {
-  check(
-    number: string,
-    ctx: { now: number; callsLastHour: number; callsLastDay: number; allowQuietHours?: boolean },
-  ): { ok: true } | DialVerdictRefused;
-}
 
 export interface RunnerConfig {
-  leaseMs: number;
-  heartbeatMs: number;
   /** Extra time past ring timeout + max duration before a call that never ends is abandoned. */
   hangGraceMs: number;
+  /** A transient storage error lasting longer than this is fatal (exit, restart, reconcile). */
+  writeGiveUpMs: number;
 }
 
 export interface RunnerDeps {
-  store: Store;
+  lifecycle: RunLifecycle;
   clock: Clock;
   modem: Modem;
   logger: Logger;
-  dialGuard: DialGuard;
   /** False while the clock is untrusted: nothing is claimed (rule 9). */
   canFire: () => boolean;
   bootEpoch: number;
   config: RunnerConfig;
-  random?: () => number;
+  /** A run's due time changed (a retry was scheduled): the scheduler re-plans its wake-up. */
+  onWorkChanged: () => void;
+  /** An unexpected error with live state. Production exits the process; it must not return normally. */
+  onFatal: (err: unknown, where: string) => void;
   /** Observers for metrics (lateness = dial issued - slot time, first attempts only). */
   onDial?: (run: RunRow, latenessMs: number | null) => void;
   onOutcome?: (run: RunRow, outcome: string) => void;
 }
 
-interface Claim {
-  run: RunRow;
-  attempt: AttemptRow;
+interface Current {
+  claim: Claim;
+  call: ActiveCall | null;
+  state: 'dialing' | 'alerting' | 'active';
+  answeredAt: number | null;
+  /** A cancel reached the call before it was answered: hang up (once). */
+  cancelling: string | null;
 }
-
-const HOUR = 3_600_000;
 
 export class CallRunner {
   private draining: Promise<void> | null = null;
   private again = false;
   private stopped = false;
-  private current: { runId: string; attemptId: string; call: ActiveCall | null } | null = null;
+  private current: Current | null = null;
   private readonly log: Logger;
-  private readonly random: () => number;
 
   constructor(private readonly d: RunnerDeps) {
     this.log = d.logger.child({ component: 'runner' });
-    this.random = d.random ?? Math.random;
   }
 
   /** Ask the runner to look for due work. Cheap; safe to call often. */
@@ -94,7 +84,29 @@ export class CallRunner {
   }
 
   busy(): { runId: string; attemptId: string } | null {
-    return this.current ? { runId: this.current.runId, attemptId: this.current.attemptId } : null;
+    const c = this.current;
+    return c ? { runId: c.claim.run.id, attemptId: c.claim.attempt.id } : null;
+  }
+
+  /**
+   * A booking changed (here or in another process): if a cancel reached the call in progress and
+   * it is not answered yet, hang it up. An answered call is never cut.
+   */
+  checkCancel(): void {
+    const c = this.current;
+    if (!c || c.state === 'active' || c.cancelling !== null) return;
+    let reason: string | null;
+    try {
+      reason = this.d.lifecycle.cancelRequested(c.claim.run.id);
+    } catch (err) {
+      if (isTransient(err)) return; // the next change or poll looks again
+      this.d.onFatal(err, 'checking a cancel');
+      return;
+    }
+    if (reason === null) return;
+    c.cancelling = reason;
+    this.log.info({ runId: c.claim.run.id, reason }, 'cancel reached a ringing call: hanging up');
+    void c.call?.hangup().catch(() => undefined);
   }
 
   /** Stop claiming; hang up a call in progress so the attempt ends with a recorded outcome. */
@@ -107,13 +119,24 @@ export class CallRunner {
   private async drain(): Promise<void> {
     for (;;) {
       if (this.stopped || !this.d.canFire()) return;
-      const claim = this.claimNext();
+      const settled: Settled[] = [];
+      let claim: Claim | null;
+      try {
+        claim = await this.durably('claim', () =>
+          this.d.lifecycle.claimNext(this.d.bootEpoch, this.d.clock.now(), settled),
+        );
+      } catch (err) {
+        if (!this.stopped) this.d.onFatal(err, 'claiming a run');
+        return;
+      }
+      for (const s of settled) this.log.warn(s, 'run settled without a dial');
+      if (settled.length > 0) this.d.onWorkChanged();
       if (!claim) return;
       try {
         await this.execute(claim);
       } catch (err) {
-        // A bug or a database error must not leave the runner dead: log, and let the next kick retry.
-        this.log.error({ err, runId: claim.run.id }, 'attempt failed unexpectedly');
+        // Live state we can no longer vouch for: exit, let systemd restart, reconcile (STYLE avoid 3).
+        this.d.onFatal(err, 'running an attempt');
         return;
       } finally {
         this.current = null;
@@ -121,197 +144,119 @@ export class CallRunner {
     }
   }
 
-  /** Claim the most overdue run under a fresh attempt id, in one transaction. */
-  claimNext(): Claim | null {
-    const { store, clock } = this.d;
-    const now = clock.now();
-    return store.tx(() => {
-      if (store.runs.liveAttempts().some((a) => a.bootEpoch === this.d.bootEpoch)) return null;
-      let run = store.runs.nextDue(now);
-      // Rule 9 at the last moment: a slot planned in time can still go stale before it is dialled
-      // (a crash and a long downtime, a clock jump, a line busy with a hung call).
-      while (run && this.skipIfStale(run, now)) run = store.runs.nextDue(now);
-      if (!run) return null;
-      const attempt = store.runs.claim(
-        run.id,
-        {
-          id: randomUUID(),
-          bootEpoch: this.d.bootEpoch,
-          leaseExpiresAt: now + this.d.config.leaseMs,
-        },
-        now,
-      );
-      if (!attempt) return null;
-      return { run: { ...run, status: 'running', leaseAttemptId: attempt.id }, attempt };
-    });
-  }
-
-  /**
-   * A first attempt whose slot is older than the booking's catch-up window follows its misfire
-   * policy: `skip` ends the run as skipped with the reason; `fire_once` goes ahead, said so once.
-   * Retries and replays are deliberate and exempt. Call inside the claim transaction.
-   */
-  private skipIfStale(run: RunRow, now: number): boolean {
-    if (run.kind !== 'booking' || run.bookingId === null || run.dials > 0 || run.replays > 0)
-      return false;
-    if (run.status !== 'pending') return false;
-    const spec = this.d.store.bookings.get(run.bookingId)?.spec;
-    if (!spec) return false;
-    const late = now - run.slotAt;
-    if (late <= spec.catchUpWindowSec * 1000 || run.reason === 'misfire_fire_once') return false;
-    const skip = spec.misfire === 'skip';
-    const reason = skip ? 'misfire_skipped' : 'misfire_fire_once';
-    const status = skip ? 'skipped' : 'pending';
-    if (!this.d.store.runs.transition(run.id, 'pending', { status, now, reason, dueAt: run.dueAt }))
-      return false;
-    this.d.store.outbox.add(
-      'run.state',
-      runStatePayload(run, status, reason, { lateMs: late }),
-      now,
-    );
-    this.log.warn({ runId: run.id, lateMs: late, reason }, 'slot went stale before dialling');
-    return skip;
-  }
-
-  private async execute({ run, attempt }: Claim): Promise<void> {
-    const { store, clock, modem } = this.d;
+  private async execute(claim: Claim): Promise<void> {
+    const { clock, modem, lifecycle } = this.d;
+    const { run, attempt } = claim;
     const log = this.log.child({ runId: run.id, attemptId: attempt.id, bookingId: run.bookingId });
-    this.current = { runId: run.id, attemptId: attempt.id, call: null };
+    const c: Current = { claim, call: null, state: 'dialing', answeredAt: null, cancelling: null };
+    this.current = c;
+    this.d.onDial?.(run, claim.latenessMs);
+    log.info({ callee: claim.number, latenessMs: claim.latenessMs }, 'dialing');
 
-    const verdict = this.checkPolicy(run);
-    if (!verdict.ok) {
-      await this.durably(() => this.refuse(run, attempt, verdict), log);
-      log.warn({ reason: verdict.reason }, `dial refused by policy: ${verdict.message}`);
-      return;
-    }
-
-    // Rule 4: the attempt is durably "dialing" before the modem dials.
-    const dialAt = clock.now();
-    const lateness = attempt.attemptNo === 1 && run.replays === 0 ? dialAt - run.slotAt : null;
-    const recorded = await this.durably(
-      () =>
-        store.tx(() => {
-          const ok = store.runs.updateAttempt(attempt.id, {
-            status: 'dialing',
-            now: dialAt,
-            leaseExpiresAt: dialAt + this.d.config.leaseMs,
-            dialAt,
-            ...(lateness !== null ? { latenessMs: lateness } : {}),
-          });
-          if (!ok || !store.runs.countDial(run.id, attempt.id, dialAt)) return false;
-          store.outbox.add(
-            'attempt.dialing',
-            attemptPayload(run, attempt, {
-              at: new Date(dialAt).toISOString(),
-              latenessMs: lateness,
-            }),
-            dialAt,
-            'telemetry',
-          );
-          return true;
-        }),
-      log,
-    );
-    if (!recorded) {
-      log.warn('lease lost before dialing; not dialing');
-      return;
-    }
-    this.d.onDial?.(run, lateness);
-    log.info({ callee: run.call.callee, latenessMs: lateness }, 'dialing');
-
-    let state: 'dialing' | 'alerting' | 'active' = 'dialing';
-    let answeredAt: number | undefined;
     const onState = (e: CallStateEvent) => {
-      if (e.state === 'alerting' || e.state === 'active') {
-        if (e.state === 'active') answeredAt = e.at;
-        state = e.state;
-        this.touch(attempt.id, state, answeredAt);
-      }
+      if (e.state !== 'alerting' && e.state !== 'active') return;
+      if (e.state === 'active') c.answeredAt = e.at;
+      c.state = e.state;
+      this.mark(claim, e.state, e.at, log);
     };
 
     let outcome: CallOutcome;
-    try {
-      const call = await modem.dial(
-        {
-          number: run.call.callee,
-          ringTimeoutMs: run.call.ringTimeoutSec * 1000,
-          maxDurationMs: run.call.maxDurationSec * 1000,
-        },
-        onState,
-      );
-      if (this.current) this.current.call = call;
-      outcome = await watchCall({
-        call,
-        clock,
-        heartbeatMs: this.d.config.heartbeatMs,
-        limitMs:
-          (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + this.d.config.hangGraceMs,
-        graceMs: this.d.config.hangGraceMs,
-        onBeat: () => this.touch(attempt.id, state, answeredAt),
-        answeredAt: () => answeredAt,
-        clearLine: () => modem.hangupAll(),
-      });
-    } catch (err) {
-      outcome = {
-        result: 'modem_error',
-        answered: false,
-        answeredAt: null,
-        endedAt: clock.now(),
-        endedBy: 'modem',
-        detail: (err as Error).message,
-      };
+    this.checkCancel();
+    if (c.cancelling !== null || this.stopped) {
+      outcome = notDialled(clock.now(), c.cancelling ?? 'the agent is stopping');
+    } else {
+      try {
+        const call = await modem.dial(
+          {
+            number: claim.number,
+            ringTimeoutMs: run.call.ringTimeoutSec * 1000,
+            maxDurationMs: run.call.maxDurationSec * 1000,
+          },
+          onState,
+        );
+        c.call = call;
+        // A cancel or a stop that arrived while the dial command was on its way.
+        if ((c.cancelling !== null || this.stopped) && c.state !== 'active')
+          void call.hangup().catch(() => undefined);
+        outcome = await watchCall({
+          call,
+          clock,
+          limitMs:
+            (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + this.d.config.hangGraceMs,
+          graceMs: this.d.config.hangGraceMs,
+          answeredAt: () => c.answeredAt ?? undefined,
+          clearLine: () => modem.hangupAll(),
+        });
+      } catch (err) {
+        outcome = {
+          result: 'modem_error',
+          answered: false,
+          answeredAt: null,
+          endedAt: clock.now(),
+          endedBy: 'modem',
+          detail: (err as Error).message,
+        };
+      }
     }
-    await this.durably(() => this.finish(run, attempt, outcome, log), log);
-  }
-
-  /**
-   * A full disk must not leave a claimed attempt behind (it would block the one voice line until a
-   * restart): the small writes around a call wait for space and retry. Other errors propagate.
-   */
-  private durably<T>(fn: () => T, log: Logger): Promise<T> {
-    return retryWhileFull(fn, {
-      setTimeout: (f, ms) => this.d.clock.setTimeout(f, ms),
-      stopped: () => this.stopped,
-      onRetry: () => log.warn('storage full; retrying the attempt record'),
-    });
-  }
-
-  private touch(attemptId: string, status: 'dialing' | 'alerting' | 'active', answeredAt?: number) {
-    const now = this.d.clock.now();
-    this.d.store.runs.updateAttempt(attemptId, {
-      status,
-      now,
-      leaseExpiresAt: now + this.d.config.leaseMs,
-      ...(answeredAt !== undefined ? { answeredAt } : {}),
-    });
-  }
-
-  private checkPolicy(run: RunRow): { ok: true } | DialVerdictRefused {
-    const now = this.d.clock.now();
-    return this.d.dialGuard.check(run.call.callee, {
-      now,
-      callsLastHour: this.d.store.runs.dialsSince(now - HOUR),
-      callsLastDay: this.d.store.runs.dialsSince(now - 24 * HOUR),
-      allowQuietHours: run.call.allowQuietHours,
-    });
-  }
-
-  private refuse(run: RunRow, attempt: AttemptRow, v: DialVerdictRefused): void {
-    recordRefusal(this.d.store, run, attempt, v, this.d.clock.now());
-    this.d.onOutcome?.(run, 'refused');
-  }
-
-  /** Record the outcome and decide the run's fate, fenced on the attempt id. */
-  private finish(run: RunRow, attempt: AttemptRow, o: CallOutcome, log: Logger): void {
-    const applied = recordOutcome(this.d.store, run, attempt, o, this.d.clock.now(), this.random);
-    if (!applied) {
-      log.warn({ outcome: o.result }, 'stale attempt: outcome not recorded (fenced)');
+    const end: CallEnd = {
+      result: outcome.result,
+      answered: outcome.answered || c.answeredAt !== null,
+      answeredAt: outcome.answeredAt ?? c.answeredAt,
+      endedAt: outcome.endedAt,
+      endedBy: outcome.endedBy,
+      detail: outcome.detail ?? null,
+    };
+    const decided = await this.durably('outcome', () =>
+      lifecycle.recordOutcome(claim, end, clock.now(), { stopping: this.stopped }),
+    );
+    if (!decided) {
+      log.warn({ outcome: end.result }, 'stale attempt: outcome not recorded (fenced)');
       return;
     }
-    this.d.onOutcome?.(run, o.result);
+    this.d.onOutcome?.(run, decided.outcome);
     log.info(
-      { outcome: o.result, runStatus: applied.status, reason: applied.reason },
+      { outcome: decided.outcome, runStatus: decided.status, reason: decided.reason },
       'call ended',
     );
+    this.d.onWorkChanged();
   }
+
+  /** A progress mark: retried when storage is busy, never allowed to end the call. */
+  private mark(claim: Claim, state: 'alerting' | 'active', at: number, log: Logger): void {
+    void this.durably(`mark ${state}`, () => this.d.lifecycle.markCall(claim, state, at)).catch(
+      (err: unknown) => {
+        if (isTransient(err) || (err as Error).name === 'TransientGaveUp') {
+          // The outcome (a durable commit) carries answeredAt anyway.
+          log.warn({ err, state }, 'progress mark not written; the call goes on');
+          return;
+        }
+        this.d.onFatal(err, `marking a call ${state}`);
+      },
+    );
+  }
+
+  private durably<T>(what: string, fn: () => T): Promise<T> {
+    return retryTransient(fn, {
+      what,
+      timers: this.d.clock,
+      stopped: () => false,
+      giveUpMs: this.d.config.writeGiveUpMs,
+      onRetry: (err, n) => {
+        if (n === 1 || n % 10 === 0)
+          this.log.warn({ err, what, tries: n }, 'storage busy; retrying');
+      },
+    });
+  }
+}
+
+/** The attempt was claimed, but a cancel (or the agent's stop) came before the modem dialled. */
+function notDialled(now: number, why: string): CallOutcome {
+  return {
+    result: 'modem_error',
+    answered: false,
+    answeredAt: null,
+    endedAt: now,
+    endedBy: 'local',
+    detail: `not dialled: ${why}`,
+  };
 }

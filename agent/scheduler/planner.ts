@@ -9,13 +9,10 @@
  * - otherwise `misfire: fire_once` fires it now (marked late) and `misfire: skip` records it as a
  *   skipped run with the reason, and the cloud hears about it.
  */
-import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/store.js';
 import type { BookingRow } from '../store/bookings-repo.js';
-import type { CallSpec, NewRun } from '../store/runs-repo.js';
-import type { Booking } from '../bookings/schema.js';
+import type { RunLifecycle } from '../lifecycle/lifecycle.js';
 import { nextSlotOf, slotsBetween } from '../bookings/slots.js';
-import { iso } from '../bookings/apply.js';
 
 export interface PlanResult {
   runsCreated: number;
@@ -24,20 +21,10 @@ export interface PlanResult {
   bookingsCompleted: number;
 }
 
-export function callSpecOf(b: Booking): CallSpec {
-  return {
-    callee: b.callee,
-    agentId: b.agentId,
-    ringTimeoutSec: b.ringTimeoutSec,
-    maxDurationSec: b.maxDurationSec,
-    retry: b.retry,
-    allowQuietHours: b.allowQuietHours,
-  };
-}
-
 export class Planner {
   constructor(
     private readonly store: Store,
+    private readonly lifecycle: RunLifecycle,
     private readonly batch = 500,
   ) {}
 
@@ -66,43 +53,11 @@ export class Planner {
       latest = range.latest ?? first;
       missed = range.count;
     }
-    const windowMs = spec.catchUpWindowSec * 1000;
-    const late = now - latest;
-    let status: NewRun['status'] = 'pending';
-    let reason: string | null = null;
-    if (late > windowMs) {
-      if (spec.misfire === 'skip') {
-        status = 'skipped';
-        reason = 'misfire_skipped';
-      } else reason = 'misfire_fire_once';
-    }
-    const run: NewRun = {
-      id: randomUUID(),
-      bookingId: b.id,
-      kind: 'booking',
-      slotAt: latest,
-      status,
-      dueAt: status === 'pending' ? latest : now,
-      maxAttempts: spec.retry.maxAttempts,
-      call: callSpecOf(spec),
-      reason,
-    };
-    const created = this.store.runs.insert(run, now);
+    // The run row and its event (the misfire rule decides pending or skipped) come from the lifecycle.
+    const { created, fires } = this.lifecycle.planSlot(b, latest, now);
     if (created) {
-      if (status === 'pending') acc.runsCreated++;
+      if (fires) acc.runsCreated++;
       else acc.skipped++;
-      this.store.outbox.add(
-        'run.state',
-        {
-          runId: run.id,
-          bookingId: b.id,
-          slotAt: iso(latest),
-          status,
-          reason,
-          lateMs: Math.max(0, late),
-        },
-        now,
-      );
     }
     if (missed > 1) {
       acc.coalesced += missed - 1;
@@ -111,15 +66,14 @@ export class Planner {
         {
           bookingId: b.id,
           count: missed - 1,
-          firstSlotAt: iso(first),
+          firstSlotAt: new Date(first).toISOString(),
           reason: 'missed_while_down_superseded_by_later_slot',
         },
         now,
       );
     }
     let remaining = b.remaining;
-    if (created && status === 'pending' && remaining !== null)
-      remaining = Math.max(0, remaining - 1);
+    if (created && fires && remaining !== null) remaining = Math.max(0, remaining - 1);
     const next = remaining === 0 ? null : nextSlotOf(spec, latest);
     const bookingStatus = next === null ? 'completed' : 'active';
     this.store.bookings.advance(

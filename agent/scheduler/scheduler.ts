@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { ClockTrust, TrustState } from '../clock-trust.js';
 import type { Planner, PlanResult } from './planner.js';
+import { isTransient } from '../store/storage-health.js';
 
 export interface SchedulerDeps {
   store: Store;
@@ -23,16 +24,26 @@ export interface SchedulerDeps {
   maxSleepMs: number;
   /** How often to look for changes made by another process (CLI `apply`, `replay`). 0 = never. */
   externalPollMs: number;
+  /** Another process committed (a CLI cancel may have reached the call in progress). */
+  onExternalChange?: () => void;
+  /** An unexpected (not transient) error in a pass: production exits; systemd restarts. */
+  onFatal: (err: unknown, where: string) => void;
   onPass?: (r: PlanResult, ms: number) => void;
 }
+
+/** After a transient failure (busy database, full disk) the pass is retried this soon, then slower. */
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 5_000;
 
 export class Scheduler {
   private timer: unknown = null;
   private pollTimer: unknown = null;
   private running = false;
   private lastTrust: TrustState | null = null;
+  private reportedTrust: TrustState | null = null;
   private dataVersion = 0;
   private nextWakeAt: number | null = null;
+  private retryMs = RETRY_MIN_MS;
   private readonly log: Logger;
 
   constructor(private readonly d: SchedulerDeps) {
@@ -90,18 +101,28 @@ export class Scheduler {
         const next = minOf(store.bookings.nextSlotAt(), this.d.nextRunDueAt());
         if (next !== null) sleepMs = Math.min(sleepMs, Math.max(0, next - clock.now()));
       }
+      this.retryMs = RETRY_MIN_MS;
     } catch (err) {
-      // A failing pass (disk full, busy database) must not kill the loop: retry at the next wake.
-      this.log.error({ err }, 'planning pass failed; retrying');
-      sleepMs = Math.min(sleepMs, 5_000);
+      if (!isTransient(err)) {
+        this.d.onFatal(err, 'planning pass');
+        return;
+      }
+      // A busy database or a full disk clears on its own: retry soon, backing off, never blocking.
+      this.log.warn({ err, retryMs: this.retryMs }, 'planning pass failed; retrying');
+      sleepMs = Math.min(sleepMs, this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
     }
     this.nextWakeAt = clock.now() + sleepMs;
     this.timer = clock.setTimeout(() => this.tick(), sleepMs);
   }
 
+  /**
+   * Firing follows the newest judgement at once; the cloud hears of each change once. The event is
+   * written before the reported state moves, so a write that fails (busy) is tried again next pass.
+   */
   private noteTrust(state: TrustState): void {
-    const prev = this.lastTrust;
     this.lastTrust = state;
+    const prev = this.reportedTrust;
     if (prev && prev.trusted === state.trusted && prev.reason === state.reason) return;
     const now = this.d.clock.now();
     if (!state.trusted) {
@@ -119,15 +140,24 @@ export class Scheduler {
         this.d.store.outbox.add('clock.trusted', { source: state.source }, now),
       );
     }
+    this.reportedTrust = state;
   }
 
   private armPoll(): void {
     this.pollTimer = this.d.clock.setTimeout(() => {
       if (!this.running) return;
-      const v = this.readDataVersion();
-      if (v !== this.dataVersion) {
-        this.dataVersion = v;
-        this.replan();
+      try {
+        const v = this.readDataVersion();
+        if (v !== this.dataVersion) {
+          this.dataVersion = v;
+          this.replan();
+          this.d.onExternalChange?.();
+        }
+      } catch (err) {
+        if (!isTransient(err)) {
+          this.d.onFatal(err, 'looking for external changes');
+          return;
+        }
       }
       this.armPoll();
     }, this.d.externalPollMs);

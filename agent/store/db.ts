@@ -58,13 +58,24 @@ export interface OpenOptions {
   maxPageCount?: number;
   /** Timestamps for the store's own events (storage recovered); the agent passes its clock. */
   now?: () => number;
+  /**
+   * How long SQLite itself waits for another connection's write lock before SQLITE_BUSY. The driver
+   * is synchronous, so this wait blocks the event loop: the agent keeps it short and retries
+   * asynchronously (docs/lifecycle.md "Failures"); one-shot CLI commands may wait longer.
+   */
+  busyTimeoutMs?: number;
 }
+
+/** The agent's default: SQLite waits at most this long, then the write is retried asynchronously. */
+export const AGENT_BUSY_TIMEOUT_MS = 100;
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { readonly: opts.readonly ?? false });
   try {
-    db.pragma('busy_timeout = 5000');
+    db.pragma(
+      `busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? AGENT_BUSY_TIMEOUT_MS))}`,
+    );
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
     }

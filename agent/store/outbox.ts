@@ -5,8 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db.js';
+import {
+  EVENT_CLASS,
+  type EventClass,
+  type EventPayloads,
+  type EventType,
+} from '../../sync/contract/events.js';
 
-export type EventClass = 'critical' | 'telemetry';
+export type { EventClass, EventPayloads, EventType };
 
 export interface OutboxEvent {
   seq: number;
@@ -75,15 +81,13 @@ export class Outbox {
     );
   }
 
-  /** Append an event. Call inside the transaction that makes the change it reports. */
-  add(
-    type: string,
-    payload: Record<string, unknown>,
-    at: number,
-    cls: EventClass = 'critical',
-  ): string {
+  /**
+   * Append an event: one member of the typed event map (sync/contract/events.ts), its class fixed
+   * per type. Call inside the transaction that makes the change it reports.
+   */
+  add<K extends EventType>(type: K, payload: EventPayloads[K], at: number): string {
     const eventId = randomUUID();
-    this.insert.run(eventId, type, cls, JSON.stringify(payload), at);
+    this.insert.run(eventId, type, EVENT_CLASS[type], JSON.stringify(payload), at);
     this.onAdd();
     return eventId;
   }

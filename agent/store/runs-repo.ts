@@ -1,7 +1,6 @@
 /**
- * Queries on runs (owed calls) and attempts (claims of a run). Every write made on behalf of an
- * attempt is conditioned on the run's current lease_attempt_id (the fencing token, rule 3): a stale
- * writer's statement matches no row and changes nothing.
+ * Read queries on runs (owed calls) and attempts (dials of a run). Writes live in
+ * agent/lifecycle/run-writes.ts and are made only by the run lifecycle (docs/lifecycle.md).
  */
 import type { Db } from './db.js';
 import type { RetryPolicy } from '../bookings/schema.js';
@@ -35,6 +34,10 @@ export interface RunRow {
   call: CallSpec;
   leaseAttemptId: string | null;
   reason: string | null;
+  /** The booking version the run was planned or last claimed under (null: test call). */
+  bookingVersion: number | null;
+  /** Set while a cancel that reached the running call waits for its outcome. */
+  cancelReason: string | null;
   createdAt: number;
   updatedAt: number;
   finishedAt: number | null;
@@ -46,8 +49,9 @@ export interface AttemptRow {
   attemptNo: number;
   bootEpoch: number;
   status: AttemptStatus;
-  leaseExpiresAt: number;
-  heartbeatAt: number;
+  /** The booking version current when it was claimed, and the E.164 number it dialled. */
+  bookingVersion: number | null;
+  dialed: string | null;
   claimedAt: number;
   dialAt: number | null;
   answeredAt: number | null;
@@ -70,6 +74,8 @@ interface RawRun {
   call: string;
   lease_attempt_id: string | null;
   reason: string | null;
+  booking_version: number | null;
+  cancel_reason: string | null;
   created_at: number;
   updated_at: number;
   finished_at: number | null;
@@ -81,8 +87,8 @@ interface RawAttempt {
   attempt_no: number;
   boot_epoch: number;
   status: AttemptStatus;
-  lease_expires_at: number;
-  heartbeat_at: number;
+  booking_version: number | null;
+  dialed: string | null;
   claimed_at: number;
   dial_at: number | null;
   answered_at: number | null;
@@ -105,6 +111,8 @@ const toRun = (r: RawRun): RunRow => ({
   call: JSON.parse(r.call) as CallSpec,
   leaseAttemptId: r.lease_attempt_id,
   reason: r.reason,
+  bookingVersion: r.booking_version,
+  cancelReason: r.cancel_reason,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   finishedAt: r.finished_at,
@@ -116,8 +124,8 @@ const toAttempt = (r: RawAttempt): AttemptRow => ({
   attemptNo: r.attempt_no,
   bootEpoch: r.boot_epoch,
   status: r.status,
-  leaseExpiresAt: r.lease_expires_at,
-  heartbeatAt: r.heartbeat_at,
+  bookingVersion: r.booking_version,
+  dialed: r.dialed,
   claimedAt: r.claimed_at,
   dialAt: r.dial_at,
   answeredAt: r.answered_at,
@@ -136,31 +144,12 @@ export const TERMINAL_RUN: readonly RunStatus[] = [
   'refused',
 ];
 
-export interface NewRun {
-  id: string;
-  bookingId: string | null;
-  kind: RunKind;
-  slotAt: number;
-  status: 'pending' | 'skipped' | 'refused';
-  dueAt: number;
-  maxAttempts: number;
-  call: CallSpec;
-  reason: string | null;
-}
-
 export class RunsRepo {
   private readonly s;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     const p = <P extends unknown[], R = unknown>(sql: string) => db.prepare<P, R>(sql);
     this.s = {
-      insert: p(
-        `INSERT INTO runs (id, booking_id, kind, slot_at, status, due_at, max_attempts, call, reason,
-           created_at, updated_at, finished_at)
-         VALUES (@id, @bookingId, @kind, @slotAt, @status, @dueAt, @maxAttempts, @call, @reason, @now, @now,
-           CASE WHEN @status IN ('skipped', 'refused') THEN @now END)
-         ON CONFLICT (booking_id, slot_at) DO NOTHING`,
-      ),
       get: p<[string], RawRun>('SELECT * FROM runs WHERE id = ?'),
       nextDue: p<[number], RawRun>(
         `SELECT * FROM runs WHERE status IN ('pending', 'retry_wait') AND due_at <= ?
@@ -169,51 +158,21 @@ export class RunsRepo {
       nextDueAt: p<[number], { t: number | null }>(
         `SELECT min(due_at) AS t FROM runs WHERE status IN ('pending', 'retry_wait') AND due_at > ?`,
       ),
-      claimRun: p(
-        `UPDATE runs SET status = 'running', lease_attempt_id = @attemptId, updated_at = @now
-         WHERE id = @runId AND status IN ('pending', 'retry_wait')`,
-      ),
-      insertAttempt: p(
-        `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, lease_expires_at, heartbeat_at, claimed_at)
-         VALUES (@id, @runId, @attemptNo, @bootEpoch, 'claimed', @leaseExpiresAt, @now, @now)`,
-      ),
-      attemptCount: p<[string], { n: number }>(
-        'SELECT count(*) AS n FROM attempts WHERE run_id = ?',
-      ),
       getAttempt: p<[string], RawAttempt>('SELECT * FROM attempts WHERE id = ?'),
       attemptsOfRun: p<[string], RawAttempt>(
         'SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt_no',
       ),
+      outcomesOf: p<[string, string], { n: number }>(
+        'SELECT count(*) AS n FROM attempts WHERE run_id = ? AND outcome = ?',
+      ),
       liveAttempts: p<[], RawAttempt>(
         `SELECT * FROM attempts WHERE status IN ('claimed', 'dialing', 'alerting', 'active') ORDER BY claimed_at`,
       ),
-      // Fenced: only the run's current lease holder may move its attempt forward.
-      fencedAttempt: p(
-        `UPDATE attempts SET status = @status, heartbeat_at = @now, lease_expires_at = @leaseExpiresAt,
-           dial_at = coalesce(@dialAt, dial_at), answered_at = coalesce(@answeredAt, answered_at),
-           ended_at = coalesce(@endedAt, ended_at), outcome = coalesce(@outcome, outcome),
-           detail = coalesce(@detail, detail), lateness_ms = coalesce(@latenessMs, lateness_ms)
-         WHERE id = @attemptId AND status IN ('claimed', 'dialing', 'alerting', 'active')
-           AND EXISTS (SELECT 1 FROM runs WHERE runs.id = attempts.run_id AND runs.lease_attempt_id = @attemptId)`,
-      ),
-      incDials: p(
-        `UPDATE runs SET dials = dials + 1, updated_at = @now WHERE id = @runId AND lease_attempt_id = @attemptId`,
-      ),
-      fencedRun: p(
-        `UPDATE runs SET status = @status, due_at = coalesce(@dueAt, due_at), reason = @reason,
-           lease_attempt_id = CASE WHEN @status = 'running' THEN lease_attempt_id END,
-           updated_at = @now, finished_at = @finishedAt
-         WHERE id = @runId AND lease_attempt_id = @attemptId AND status = 'running'`,
-      ),
-      setRun: p(
-        `UPDATE runs SET status = @status, due_at = coalesce(@dueAt, due_at), reason = @reason,
-           lease_attempt_id = NULL, updated_at = @now, finished_at = @finishedAt,
-           replays = replays + @replayInc, max_attempts = coalesce(@maxAttempts, max_attempts),
-           dials = CASE WHEN @replayInc > 0 THEN 0 ELSE dials END
-         WHERE id = @runId AND status = @fromStatus`,
-      ),
       openOfBooking: p<[string], RawRun>(
         `SELECT * FROM runs WHERE booking_id = ? AND status IN ('pending', 'retry_wait')`,
+      ),
+      runningOfBooking: p<[string], RawRun>(
+        `SELECT * FROM runs WHERE booking_id = ? AND status = 'running'`,
       ),
       upcoming: p<[number], RawRun>(
         `SELECT * FROM runs WHERE status IN ('pending', 'retry_wait', 'running') ORDER BY due_at LIMIT ?`,
@@ -234,10 +193,6 @@ export class RunsRepo {
     };
   }
 
-  insert(run: NewRun, now: number): boolean {
-    return this.s.insert.run({ ...run, call: JSON.stringify(run.call), now }).changes === 1;
-  }
-
   get(id: string): RunRow | null {
     const r = this.s.get.get(id);
     return r ? toRun(r) : null;
@@ -253,18 +208,6 @@ export class RunsRepo {
     return this.s.nextDueAt.get(after)?.t ?? null;
   }
 
-  /** Take the lease: the run becomes 'running' under a fresh attempt id. False if someone else has it. */
-  claim(
-    runId: string,
-    attempt: { id: string; bootEpoch: number; leaseExpiresAt: number },
-    now: number,
-  ): AttemptRow | null {
-    if (this.s.claimRun.run({ runId, attemptId: attempt.id, now }).changes !== 1) return null;
-    const attemptNo = this.s.attemptCount.get(runId)!.n + 1;
-    this.s.insertAttempt.run({ ...attempt, runId, attemptNo, now });
-    return this.getAttempt(attempt.id);
-  }
-
   getAttempt(id: string): AttemptRow | null {
     const r = this.s.getAttempt.get(id);
     return r ? toAttempt(r) : null;
@@ -274,96 +217,21 @@ export class RunsRepo {
     return this.s.attemptsOfRun.all(runId).map(toAttempt);
   }
 
+  /** How many attempts of the run ended with this outcome. */
+  outcomesOf(runId: string, outcome: string): number {
+    return this.s.outcomesOf.get(runId, outcome)!.n;
+  }
+
   liveAttempts(): AttemptRow[] {
     return this.s.liveAttempts.all().map(toAttempt);
   }
 
-  /** Fenced attempt update; returns false (and changes nothing) for a stale attempt id. */
-  updateAttempt(
-    attemptId: string,
-    f: {
-      status: AttemptStatus;
-      now: number;
-      leaseExpiresAt: number;
-      dialAt?: number;
-      answeredAt?: number;
-      endedAt?: number;
-      outcome?: string;
-      detail?: string;
-      latenessMs?: number;
-    },
-  ): boolean {
-    return (
-      this.s.fencedAttempt.run({
-        attemptId,
-        status: f.status,
-        now: f.now,
-        leaseExpiresAt: f.leaseExpiresAt,
-        dialAt: f.dialAt ?? null,
-        answeredAt: f.answeredAt ?? null,
-        endedAt: f.endedAt ?? null,
-        outcome: f.outcome ?? null,
-        detail: f.detail ?? null,
-        latenessMs: f.latenessMs ?? null,
-      }).changes === 1
-    );
-  }
-
-  countDial(runId: string, attemptId: string, now: number): boolean {
-    return this.s.incDials.run({ runId, attemptId, now }).changes === 1;
-  }
-
-  /** Fenced run transition out of 'running' (or a heartbeat-style touch when status stays running). */
-  finishAttemptRun(
-    runId: string,
-    attemptId: string,
-    f: { status: RunStatus; now: number; dueAt?: number; reason: string | null },
-  ): boolean {
-    const terminal = TERMINAL_RUN.includes(f.status);
-    return (
-      this.s.fencedRun.run({
-        runId,
-        attemptId,
-        status: f.status,
-        dueAt: f.dueAt ?? null,
-        reason: f.reason,
-        now: f.now,
-        finishedAt: terminal ? f.now : null,
-      }).changes === 1
-    );
-  }
-
-  /** Unfenced transition used by the store owner (cancel, replay, reconcile after a restart). */
-  transition(
-    runId: string,
-    from: RunStatus,
-    f: {
-      status: RunStatus;
-      now: number;
-      dueAt?: number;
-      reason: string | null;
-      replay?: boolean;
-      maxAttempts?: number;
-    },
-  ): boolean {
-    const terminal = TERMINAL_RUN.includes(f.status);
-    return (
-      this.s.setRun.run({
-        runId,
-        fromStatus: from,
-        status: f.status,
-        dueAt: f.dueAt ?? null,
-        reason: f.reason,
-        now: f.now,
-        finishedAt: terminal ? f.now : null,
-        replayInc: f.replay ? 1 : 0,
-        maxAttempts: f.maxAttempts ?? null,
-      }).changes === 1
-    );
-  }
-
   openRunsOfBooking(bookingId: string): RunRow[] {
     return this.s.openOfBooking.all(bookingId).map(toRun);
+  }
+
+  runningOfBooking(bookingId: string): RunRow[] {
+    return this.s.runningOfBooking.all(bookingId).map(toRun);
   }
 
   upcoming(limit = 50): RunRow[] {

@@ -79,27 +79,64 @@ export class StorageHealth {
 }
 
 /**
- * Run a small durable write until it commits. Used by the runner for the writes that must not be
- * dropped (the dialing record, an outcome): on a full disk they wait and retry instead of leaving a
- * claimed attempt behind. Anything other than a full disk is rethrown at once. The wait is capped
- * at 2 s so a stop during a full-disk period is not held up for long.
+ * Errors that clear on their own: another connection holds the write lock (BUSY, LOCKED), the disk
+ * is full, a write hit an I/O error (a flash hiccup). Retrying them is right; anything else is a bug
+ * or a broken store, and the agent exits so systemd restarts it and reconciliation runs.
  */
-export async function retryWhileFull<T>(
+export function isTransient(err: unknown): boolean {
+  const code = sqliteCode(err);
+  if (code === null) return false;
+  return (
+    code.startsWith('SQLITE_BUSY') ||
+    code.startsWith('SQLITE_LOCKED') ||
+    code === 'SQLITE_FULL' ||
+    code.startsWith('SQLITE_IOERR')
+  );
+}
+
+export class TransientGaveUp extends Error {
+  constructor(
+    readonly what: string,
+    readonly ms: number,
+    override readonly cause: unknown,
+  ) {
+    super(`${what}: a transient storage error did not clear within ${Math.round(ms / 1000)} s`);
+    this.name = 'TransientGaveUp';
+  }
+}
+
+/**
+ * Run a small durable write until it commits, retrying transient errors asynchronously with capped
+ * backoff (the event loop is never blocked longer than SQLite's short busy timeout). Used for the
+ * writes that must not be dropped: a claim, an outcome, a planning pass. Anything not transient is
+ * rethrown at once; a busy lock or I/O error that lasts longer than `giveUpMs` becomes
+ * TransientGaveUp (the caller treats it as fatal: exit, restart, reconcile). A full disk is waited
+ * out however long it lasts: nothing is dialled without its record meanwhile, and the state shows.
+ */
+export async function retryTransient<T>(
   fn: () => T,
   opts: {
-    setTimeout: (fn: () => void, ms: number) => unknown;
+    what: string;
+    timers: { setTimeout: (fn: () => void, ms: number) => unknown; monotonic: () => number };
     stopped: () => boolean;
+    giveUpMs: number;
     delayMs?: number;
-    onRetry?: (err: unknown) => void;
+    onRetry?: (err: unknown, attempt: number) => void;
   },
 ): Promise<T> {
-  for (let delay = opts.delayMs ?? 250; ; delay = Math.min(delay * 2, 2_000)) {
+  const started = opts.timers.monotonic();
+  for (let delay = opts.delayMs ?? 50, n = 1; ; delay = Math.min(delay * 2, 2_000), n++) {
     try {
       return fn();
     } catch (err) {
-      if (!isStorageFull(err) || opts.stopped()) throw err;
-      opts.onRetry?.(err);
-      await new Promise<void>((r) => opts.setTimeout(r, delay));
+      if (!isTransient(err) || opts.stopped()) throw err;
+      const elapsed = opts.timers.monotonic() - started;
+      // A full disk is a state (reported, commands refused) that lasts as long as it lasts; a lock
+      // or I/O error that does not clear is a wedge a restart may clear.
+      if (elapsed >= opts.giveUpMs && !isStorageFull(err))
+        throw new TransientGaveUp(opts.what, elapsed, err);
+      opts.onRetry?.(err, n);
+      await new Promise<void>((r) => opts.timers.setTimeout(r, delay));
     }
   }
 }

@@ -89,6 +89,22 @@ export class Store {
   }
 
   /**
+   * A transaction committed crash-safe but not flushed (`synchronous=NORMAL` for this one commit):
+   * it survives a killed process, not necessarily a power cut. For progress marks that a later
+   * FULL commit makes durable anyway (docs/lifecycle.md: two durable commits per placed call).
+   * Must not be nested inside another transaction.
+   */
+  txLight<T>(fn: () => T): T {
+    if (this.depth > 0) return this.tx(fn);
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
    * A commit went through after the disk was full: space is back. Say so through the outbox, and ask
    * for a snapshot, since commands refused meanwhile (storage_full) were never applied.
    */

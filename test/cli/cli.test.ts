@@ -45,12 +45,12 @@ describe('companion-agent CLI', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(
       bad,
-      JSON.stringify({ unitId: 'no spaces allowed', runner: { leaseSec: -1 }, typo: 1 }),
+      JSON.stringify({ unitId: 'no spaces allowed', runner: { hangGraceSec: -1 }, typo: 1 }),
     );
     const r = cli(['config', 'check', '--config', bad]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/unitId/);
-    expect(r.err).toMatch(/runner\.leaseSec/);
+    expect(r.err).toMatch(/runner\.hangGraceSec/);
     expect(r.err).toMatch(/typo/);
     const env = cli(['config', 'check', '--config', configPath], {
       COMPANION_SCHEDULER__MAX_SLEEP_SEC: '600',

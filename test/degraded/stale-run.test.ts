@@ -66,6 +66,13 @@ describe('a pending run that went stale before it was dialled', () => {
           `${String(x.payload.bookingId)}:${String(x.payload.status)}:${String(x.payload.reason)}`,
       );
     expect(states).toContain('skip:skipped:misfire_skipped');
-    expect(states).toContain('once:pending:misfire_fire_once');
+    // The late dial says why it went out late (attempt.dialing is critical: every dial is reported).
+    const late = e.agent.store.outbox
+      .pending(500)
+      .filter((x) => x.type === 'attempt.dialing' && x.payload.bookingId === 'once');
+    expect(late).toHaveLength(1);
+    expect(late[0]!.class).toBe('critical');
+    expect(late[0]!.payload).toMatchObject({ reason: 'misfire_fire_once' });
+    expect(late[0]!.payload.latenessMs).toBeGreaterThan(10_000);
   });
 });

@@ -78,7 +78,7 @@ beforeAll(async () => {
   await link.start();
   await until(() => link!.state().connected, 'link connected');
   book('grandma-tea', '+4915199887766', 2 * 3_600_000);
-  book('sunday-family', '+447911123456', 20 * 3_600_000);
+  book('sunday-family', '+447400123456', 20 * 3_600_000);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEngine, booking, upsert, type Engine, T0 } from '../support/engine.js';
+import { DialPolicy } from '../../agent/policy/dial-policy.js';
 
 let e: Engine;
 afterEach(async () => {
@@ -129,8 +130,7 @@ describe('firing calls on time', () => {
     expect(dead).toMatchObject({ dials: 3, reason: 'busy_after_3_attempts' });
 
     e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 500, hangupAfterMs: 500 });
-    const { replayDeadRun } = await import('../../agent/runner/operations.js');
-    replayDeadRun(e.agent.store, dead!.id, 'test', e.clock.now());
+    e.agent.lifecycle.replay(dead!.id, 'test', e.clock.now());
     e.agent.poke();
     await e.advance(5_000);
     expect(e.modem.dials).toHaveLength(4);
@@ -163,9 +163,9 @@ describe('firing calls on time', () => {
     expect(e.modem.dials.map((d) => d.number)).toContain('+4915122222222');
   });
 
-  it('a dial the policy refuses ends the run as refused with the reason, without dialing', async () => {
+  it('premium callee at accept: a callee the dial policy can never dial is rejected when the booking arrives', async () => {
     e = await startEngine();
-    e.apply([
+    const [r] = e.apply([
       upsert(
         booking({
           id: 'premium',
@@ -174,10 +174,34 @@ describe('firing calls on time', () => {
         }),
       ),
     ]);
+    expect(r).toMatchObject({ status: 'rejected', bookingId: 'premium' });
+    expect(r!.reasons).toEqual([
+      expect.objectContaining({ path: 'booking.callee', code: 'dial_policy:premium_rate' }),
+    ]);
+    expect(e.agent.store.bookings.get('premium')).toBeNull();
     await e.advance(2 * MIN);
     expect(e.modem.dials).toHaveLength(0);
+    expect(e.agent.store.runs.recent()).toHaveLength(0);
+  });
+
+  it('a dial the policy refuses at the slot (quiet hours) ends the run as refused with the reason, without dialing', async () => {
+    const quiet = new DialPolicy({
+      allowedCountries: ['DE'],
+      quietHours: { start: '08:30', end: '09:30', zone: 'UTC' },
+    });
+    e = await startEngine({ dialGuard: quiet });
+    const [r] = e.apply([
+      upsert(booking({ id: 'night', schedule: { kind: 'once', at: at(45 * MIN) } })),
+    ]);
+    expect(r!.status).toBe('accepted');
+    await e.advance(46 * MIN);
+    expect(e.modem.dials).toHaveLength(0);
     const [run] = e.agent.store.runs.recent();
-    expect(run?.status).toBe('refused');
-    expect(run?.reason).toMatch(/^dial_policy:/);
+    expect(run).toMatchObject({ status: 'refused', reason: 'dial_policy:quiet_hours', dials: 0 });
+    expect(e.agent.store.runs.attemptsOf(run!.id)).toHaveLength(0);
+    const refused = e.agent.store.outbox
+      .pending(100)
+      .filter((x) => x.type === 'run.state' && x.payload.status === 'refused');
+    expect(refused).toHaveLength(1);
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
-import { CommandApplier } from '../../agent/bookings/apply.js';
+import { applierFor } from '../../agent/lifecycle/index.js';
 import { ControlHandler } from '../../agent/controls.js';
 import { FakeClock } from '../../agent/clock.js';
 import { InboundProcessor, type InboundOutcome } from '../../sync/link/inbound.js';
@@ -29,10 +29,11 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'companion-fuzz-'));
   store = Store.open(join(dir, 'companion.db'));
   const clock = new FakeClock(T0);
+  const { applier, lifecycle } = applierFor(store, clock, permissivePolicy());
   inbound = new InboundProcessor(
-    new CommandApplier(store, clock),
+    applier,
     { unitId: UNIT, maxPayloadBytes: 16 * 1024, signatureRequired: false, publicKeys: [] },
-    new ControlHandler(store, clock, permissivePolicy(), () => undefined),
+    new ControlHandler(store, clock, lifecycle, () => undefined),
   );
 });
 afterAll(() => {

@@ -19,7 +19,8 @@ import {
   StartRefusedError,
 } from '../../agent/store/upgrade-guard.js';
 import { SimulatorAudio, SimulatorModem } from '../../hal/simulator/index.js';
-import { permissivePolicy, T0 } from '../support/engine.js';
+import { booking, permissivePolicy, T0 } from '../support/engine.js';
+import { bookingSchema } from '../../agent/bookings/schema.js';
 import { dumpDb, runCli, tempDir } from './support.js';
 
 const shipped = loadMigrations();
@@ -42,6 +43,15 @@ const broken: Migration = {
         INSERT INTO no_such_table VALUES (1);`,
 };
 
+/** A valid booking spec (the agent plans what it finds, so the old rows must be real bookings). */
+const specOf = (i: number) =>
+  bookingSchema.parse(
+    booking({
+      id: `b-${i}`,
+      schedule: { kind: 'once', at: new Date(T0 + i * 3_600_000).toISOString() },
+    }),
+  );
+
 /** The "old" unit: the shipped schema, with bookings, runs and meta written into it. */
 function oldDatabase(dir: string): string {
   const path = join(dir, 'companion.db');
@@ -57,7 +67,7 @@ function oldDatabase(dir: string): string {
   db.transaction(() => {
     for (let i = 0; i < 50; i++) {
       const slot = T0 + i * 3_600_000;
-      insertBooking.run(`b-${i}`, JSON.stringify({ id: `b-${i}` }), slot, T0, T0);
+      insertBooking.run(`b-${i}`, JSON.stringify(specOf(i)), slot, T0, T0);
       insertRun.run(`r-${i}`, `b-${i}`, slot, slot, T0, T0);
     }
     db.prepare("INSERT INTO meta (key, value) VALUES ('boot_epoch', '7')").run();
@@ -86,7 +96,7 @@ describe('pre-migration backup and upgrade', () => {
       .get();
     expect(row).toEqual({
       id: 'b-49',
-      spec: '{"id":"b-49"}',
+      spec: JSON.stringify(specOf(49)),
       next_slot_at: T0 + 49 * 3_600_000,
       note: '',
     });

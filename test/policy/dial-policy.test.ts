@@ -88,11 +88,23 @@ describe('DialPolicy.check', () => {
       e164: '+4915123456789',
       country: 'DE',
     });
-    expect(p.check(' +61412345678 ', ctx())).toEqual({
+    expect(p.check('+61412345678', ctx())).toEqual({
       ok: true,
       e164: '+61412345678',
       country: 'AU',
     });
+  });
+
+  it('raw-whitespace callee: checks the exact string it is given (no trimming), so what passes is what is dialled', () => {
+    for (const n of [
+      ' +61412345678 ',
+      '+4915123456789\r',
+      '+4915123456789\n',
+      '\t+4915123456789',
+    ]) {
+      expect(p.check(n, ctx())).toMatchObject({ ok: false, reason: 'invalid_number' });
+      expect(p.checkNumber(n)).toMatchObject({ ok: false, reason: 'invalid_number' });
+    }
   });
 
   it('invalid_number', () => {

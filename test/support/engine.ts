@@ -11,7 +11,8 @@ import { FakeClock } from '../../agent/clock.js';
 import { parseConfig, type ConfigInput } from '../../agent/config/config.js';
 import { createLogger } from '../../agent/log.js';
 import { DialPolicy } from '../../agent/policy/dial-policy.js';
-import type { DialGuard } from '../../agent/runner/runner.js';
+import type { DialGuard } from '../../agent/lifecycle/lifecycle.js';
+import type { CalleePolicy } from '../../agent/bookings/apply.js';
 import { SimulatorModem, SimulatorAudio } from '../../hal/simulator/index.js';
 import type { BookingInput } from '../../agent/bookings/schema.js';
 
@@ -21,7 +22,7 @@ export interface EngineOptions {
   start?: number;
   config?: ConfigInput;
   dir?: string;
-  dialGuard?: DialGuard;
+  dialGuard?: DialGuard & CalleePolicy;
   random?: () => number;
 }
 
@@ -58,12 +59,17 @@ export async function startEngine(opts: EngineOptions = {}) {
   const logger = createLogger({ level: 'debug', destination: sink });
   const modem = new SimulatorModem({ timers: clock });
   const audio = new SimulatorAudio({ timers: clock });
+  // An unexpected error would exit a real agent; here it is kept, and the test sees it.
+  const fatal: { err: unknown; where: string }[] = [];
   const agent = new Agent({
     config,
     clock,
     logger,
     modem,
     audio,
+    onFatal: (err, where) => {
+      fatal.push({ err, where });
+    },
     dialGuard: opts.dialGuard ?? permissivePolicy(),
     ...(opts.random ? { random: opts.random } : { random: () => 0.5 }),
   });
@@ -77,6 +83,8 @@ export async function startEngine(opts: EngineOptions = {}) {
     config,
     dir,
     sink,
+    /** Errors that would have exited the process (onFatal). */
+    fatal,
     /** Apply booking commands through the one validation path. */
     apply(commands: unknown[]) {
       return agent.applier.apply(commands, { source: 'test' });

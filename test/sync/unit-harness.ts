@@ -5,7 +5,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandApplier } from '../../agent/bookings/apply.js';
+import { applierFor } from '../../agent/lifecycle/index.js';
+import { DialPolicy } from '../../agent/policy/dial-policy.js';
 import { SystemClock } from '../../agent/clock.js';
 import { Store } from '../../agent/store/store.js';
 import { mqttConfigSchema, type MqttConfigInput } from '../../sync/config.js';
@@ -28,7 +29,7 @@ export function startUnit(url: string, opts: UnitOptions = {}) {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'companion-sync-'));
   const store = Store.open(join(dir, 'companion.db'));
   const clock = new SystemClock();
-  const applier = new CommandApplier(store, clock);
+  const { applier } = applierFor(store, clock, new DialPolicy());
   const config = mqttConfigSchema.parse({
     enabled: true,
     url,
