@@ -15,6 +15,8 @@ export interface WatchOptions {
   answeredAt: () => number | undefined;
   /** The hard way to free the line when the driver lost track of the call. */
   clearLine: () => Promise<void>;
+  /** Resolves when the agent stops waiting for this call (shutdown): the line is cleared at once. */
+  abandon?: Promise<void>;
 }
 
 export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
@@ -38,8 +40,22 @@ export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
       }, o.graceMs);
     }, o.limitMs);
   });
+  const abandoned = new Promise<CallOutcome>((resolve) => {
+    void o.abandon?.then(() =>
+      o.clearLine().finally(() =>
+        resolve({
+          result: 'modem_error',
+          answered: o.answeredAt() !== undefined,
+          answeredAt: o.answeredAt() ?? null,
+          endedAt: clock.now(),
+          endedBy: 'modem',
+          detail: 'the agent stopped and the call did not end after the hang-up',
+        }),
+      ),
+    );
+  });
   try {
-    return await Promise.race([o.call.done, hung]);
+    return await Promise.race([o.call.done, hung, abandoned]);
   } finally {
     clock.clearTimeout(deadline);
   }

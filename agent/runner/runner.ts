@@ -20,6 +20,8 @@ import { watchCall } from './call-watch.js';
 export interface RunnerConfig {
   /** Extra time past ring timeout + max duration before a call that never ends is abandoned. */
   hangGraceMs: number;
+  /** On stop: how long a hung-up call may take to end before the line is cleared anyway. */
+  stopGraceMs?: number;
   /** A transient storage error lasting longer than this is fatal (exit, restart, reconcile). */
   writeGiveUpMs: number;
 }
@@ -56,6 +58,7 @@ export class CallRunner {
   private again = false;
   private stopped = false;
   private current: Current | null = null;
+  private stopping: (() => void) | null = null;
   private readonly log: Logger;
 
   constructor(private readonly d: RunnerDeps) {
@@ -109,10 +112,20 @@ export class CallRunner {
     void c.call?.hangup().catch(() => undefined);
   }
 
-  /** Stop claiming; hang up a call in progress so the attempt ends with a recorded outcome. */
+  /**
+   * Stop claiming; hang up a call in progress so the attempt ends with a recorded outcome. A call
+   * the modem does not end within `stopGraceMs` of the hang-up (a wedged driver) is given up on:
+   * the line is cleared and the attempt recorded, so a shutdown never waits for a call's deadline.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.current?.call?.hangup().catch(() => undefined);
+    if (this.current) {
+      const giveUp = this.stopping;
+      const t = this.d.clock.setTimeout(() => giveUp?.(), this.d.config.stopGraceMs ?? 5_000);
+      await this.idle();
+      this.d.clock.clearTimeout(t);
+    }
     await this.idle();
   }
 
@@ -181,6 +194,7 @@ export class CallRunner {
         outcome = await watchCall({
           call,
           clock,
+          abandon: new Promise<void>((resolve) => (this.stopping = resolve)),
           limitMs:
             (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + this.d.config.hangGraceMs,
           graceMs: this.d.config.hangGraceMs,
@@ -188,6 +202,7 @@ export class CallRunner {
           clearLine: () => modem.hangupAll(),
         });
       } catch (err) {
+        this.stopping = null;
         outcome = {
           result: 'modem_error',
           answered: false,

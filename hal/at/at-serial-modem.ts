@@ -1,3 +1,4 @@
+import { assertDialString } from '../dial-string.js';
 import { type AtModemConfig, atModemConfigSchema } from '../config.js';
 import { type HalLogger, maskNumber, silentLogger } from '../logger.js';
 import { initialModemStatus, ModemEventHub } from '../status.js';
@@ -122,6 +123,7 @@ export class AtSerialModem implements Modem {
   // ---- Modem ----
 
   async dial(req: DialRequest, onState?: (e: CallStateEvent) => void): Promise<ActiveCall> {
+    assertDialString(req.number);
     if (this.stopped) throw new ModemError('modem is stopped', 'stopped');
     if (this.lineReserved) throw new ModemError('a call is already up', 'busy_line');
     if (this.current.state !== 'ready') {

@@ -83,7 +83,9 @@ export const openSerialTransport: AtTransportOpener = async (path, baudRate) => 
     open: async (options: unknown) => detectHangup(await baseOpen(options)),
   } as Binding;
   // SerialPort passes `binding` through to SerialPortStream; its option type just does not say so.
-  const options = { path, baudRate, autoOpen: false, lock: false, binding: hangupAwareBinding };
+  // lock: an exclusive lock on the tty (flock): a second agent, or ModemManager's probing, cannot
+  // open the AT port while this driver has it (rule 13).
+  const options = { path, baudRate, autoOpen: false, lock: true, binding: hangupAwareBinding };
   const port = new SerialPort(options as ConstructorParameters<typeof SerialPort>[0]);
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   let closeCb: ((reason: string) => void) | null = null;

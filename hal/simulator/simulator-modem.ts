@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CallSession } from '../call-session.js';
+import { assertDialString } from '../dial-string.js';
 import { type HalLogger, maskNumber, silentLogger } from '../logger.js';
 import { initialModemStatus, isRegistered, ModemEventHub } from '../status.js';
 import {
@@ -128,6 +129,7 @@ export class SimulatorModem implements Modem {
   }
 
   async dial(req: DialRequest, onState?: (e: CallStateEvent) => void): Promise<ActiveCall> {
+    assertDialString(req.number);
     const state = this.current.state;
     if (state === 'stopped') throw new ModemError('modem is stopped', 'stopped');
     if (this.call && (state === 'in_call' || !this.call.session.ended)) {

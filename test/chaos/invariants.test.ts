@@ -44,9 +44,9 @@ function history(o: { lateness?: number; runStatus?: string; attemptStatus?: str
      VALUES ('r1', 'b1', 'booking', ?, ?, ?, 1, 2, '{}', ?, ?)`,
   ).run(T, o.runStatus ?? 'completed', T, T, T);
   db.prepare(
-    `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, lease_expires_at, heartbeat_at, claimed_at, dial_at, outcome, lateness_ms)
-     VALUES ('a1', 'r1', 1, 1, ?, ?, ?, ?, ?, 'completed', ?)`,
-  ).run(o.attemptStatus ?? 'ended', T, T, T, T + (o.lateness ?? 0), o.lateness ?? 0);
+    `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, claimed_at, dial_at, outcome, lateness_ms)
+     VALUES ('a1', 'r1', 1, 1, ?, ?, ?, 'completed', ?)`,
+  ).run(o.attemptStatus ?? 'ended', T, T + (o.lateness ?? 0), o.lateness ?? 0);
   const ended = {
     runId: 'r1',
     bookingId: 'b1',
@@ -157,9 +157,9 @@ describe('chaos invariant checker', () => {
     const db = new Database(i.dbPath);
     for (const id of ['a2', 'a3']) {
       db.prepare(
-        `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, lease_expires_at, heartbeat_at, claimed_at, dial_at, outcome)
-         VALUES (?, 'r1', 2, 1, 'ended', ?, ?, ?, ?, 'busy')`,
-      ).run(id, T, T, T, T);
+        `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, claimed_at, dial_at, outcome)
+         VALUES (?, 'r1', 2, 1, 'ended', ?, ?, 'busy')`,
+      ).run(id, T, T);
       i.dials.push({ number: B1.callee, at: T });
     }
     db.close();

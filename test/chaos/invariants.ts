@@ -4,6 +4,7 @@
  * log (every delivery, duplicates included). Attempts from a database generation that was lost to
  * corruption are known only through the cloud's events, so both sources count as "recorded".
  */
+import { FREE_INTERRUPTIONS } from '../../agent/lifecycle/policy.js';
 import Database from 'better-sqlite3';
 import type { BookingInput } from '../../agent/bookings/schema.js';
 import type { CloudEvent } from './cloud.js';
@@ -135,15 +136,27 @@ export function checkInvariants(input: CheckInput): CheckResult {
       const id = e.payload.attemptId;
       if (typeof id === 'string' && !generationOf.has(id)) generationOf.set(id, recoveries.size);
     }
+    // Attempts the agent itself interrupted (stop, crash) before an answer are retried without
+    // using up the budget, at most FREE_INTERRUPTIONS per run (docs/lifecycle.md).
+    const interrupted = new Set<string>();
+    for (const a of attempts) if (a.outcome === 'interrupted') interrupted.add(a.id);
+    for (const e of input.events)
+      if (e.type === 'attempt.ended' && e.payload.outcome === 'interrupted')
+        interrupted.add(String(e.payload.attemptId));
     for (const [key, ids] of bySlot) {
       const max = (input.bookings.get(key.split('|')[0]!)?.retry?.maxAttempts ?? 3) as number;
-      const groups = new Map<string, number>();
+      const groups = new Map<string, { n: number; free: number }>();
       for (const id of ids) {
         const g = inFinalDb.has(id) ? 'final' : `lost-${generationOf.get(id) ?? '?'}`;
-        groups.set(g, (groups.get(g) ?? 0) + 1);
+        const c = groups.get(g) ?? { n: 0, free: 0 };
+        c.n++;
+        if (interrupted.has(id)) c.free++;
+        groups.set(g, c);
       }
-      for (const [g, n] of groups) {
-        if (n > max) fail('slot_dialled_beyond_retries', `${key}: ${n} dials in db ${g} > ${max}`);
+      for (const [g, c] of groups) {
+        const allowed = max + Math.min(c.free, FREE_INTERRUPTIONS);
+        if (c.n > allowed)
+          fail('slot_dialled_beyond_retries', `${key}: ${c.n} dials in db ${g} > ${allowed}`);
       }
     }
     for (const r of runs) {
@@ -214,7 +227,11 @@ export function checkInvariants(input: CheckInput): CheckResult {
       ...input.events,
     ];
     for (const e of planned) {
-      if (e.type === 'run.state' && e.payload.reason === 'misfire_fire_once')
+      // Planned late (run.state) or gone stale before its dial (attempt.dialing says so).
+      if (
+        (e.type === 'run.state' || e.type === 'attempt.dialing') &&
+        e.payload.reason === 'misfire_fire_once'
+      )
         fireOnce.add(String(e.payload.runId));
     }
     for (const a of attempts) {

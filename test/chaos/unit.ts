@@ -165,7 +165,7 @@ export class ChaosUnit {
         clock: { offsetMs: i.offsetMs, backwardToleranceSec: 5 },
         storage: { maxPageCount: i.maxPageCount },
         scheduler: { externalPollSec: 1, maxSleepSec: 5 },
-        runner: { leaseSec: 10, heartbeatSec: 1, hangGraceSec: 2 },
+        runner: { hangGraceSec: 2 },
         dialPolicy: { maxCallsPerHour: 100000, maxCallsPerDay: 100000, quietHours: null },
         hal: {
           modem: {
