@@ -36,4 +36,22 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: ['**/hal/**'] }],
     },
   },
+  {
+    // One writer per state (docs/lifecycle.md): runs and attempts are written by agent/lifecycle only.
+    files: ['**/*.ts'],
+    ignores: ['agent/lifecycle/**', 'hal/**', 'sync/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/lifecycle/run-writes*'],
+              message: 'runs and attempts are written only through agent/lifecycle (RunLifecycle)',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
