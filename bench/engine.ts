@@ -75,6 +75,64 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
   };
 }
 
+/**
+ * Retry due time -> retry dial issued, on an otherwise idle unit: every callee is busy (the line is
+ * held 100 ms), and each run's retry falls due 5 s after its busy first attempt — 200 ms into a
+ * 400 ms gap between first attempts, so a retry never waits for the line.
+ */
+export async function retryLateness(calls = 60, spacingMs = 400): Promise<Record<string, number>> {
+  const dir = tempDir('retry');
+  const clock = new SystemClock();
+  const modem = new SimulatorModem({
+    timers: clock,
+    defaultRule: { outcome: 'busy', afterMs: 100 },
+  });
+  const agent = new Agent({
+    config: parseConfig({ dataDir: dir, dialPolicy: { quietHours: null } }),
+    clock,
+    logger: silentLogger(),
+    modem,
+    audio: new SimulatorAudio({ timers: clock }),
+    dialGuard: openPolicy(),
+  });
+  await agent.start();
+  const start = Date.now() + 1000;
+  agent.applier.apply(
+    Array.from({ length: calls }, (_, i) => ({
+      type: 'booking.upsert',
+      commandId: `retry-${i}`,
+      booking: {
+        id: `retry-${i}`,
+        version: 1,
+        callee: `+4915123${String(i).padStart(6, '0')}`,
+        agentId: 'bench',
+        retry: { maxAttempts: 2, initialBackoffSec: 5, maxBackoffSec: 5, jitter: 0 },
+        schedule: { kind: 'once', at: new Date(start + i * spacingMs).toISOString() },
+      },
+    })),
+    { source: 'bench' },
+  );
+  await sleep(1000 + calls * spacingMs + 6000);
+  const retryAt = new Map<string, number>();
+  for (const e of agent.store.outbox.pending(100_000)) {
+    if (e.type === 'run.state' && e.payload.status === 'retry_wait')
+      retryAt.set(String(e.payload.runId), Date.parse(String(e.payload.retryAt)));
+  }
+  const lateness: number[] = [];
+  for (const [runId, due] of retryAt) {
+    const second = agent.store.runs.attemptsOf(runId).find((a) => a.attemptNo === 2);
+    if (second?.dialAt != null) lateness.push(second.dialAt - due);
+  }
+  await agent.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    retry_lateness_calls: lateness.length,
+    retry_lateness_p50_ms: round(median(lateness)),
+    retry_lateness_p99_ms: round(percentile(lateness, 99)),
+    retry_lateness_max_ms: round(Math.max(...lateness)),
+  };
+}
+
 /** The node flags the production launchers use (the CLI's shebang line is their one source). */
 export function launcherFlags(): string[] {
   const first = readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';

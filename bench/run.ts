@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { claimCycles, fireLateness, planPass, processFigures } from './engine.js';
+import { claimCycles, fireLateness, planPass, processFigures, retryLateness } from './engine.js';
 
 const BARS: Record<string, string> = {
   fire_lateness_p99_ms: '<= 100',
@@ -34,6 +34,7 @@ async function main() {
   if (!only || only === 'engine') {
     console.log('engine: firing lateness…');
     Object.assign(results, await fireLateness());
+    Object.assign(results, await retryLateness());
     console.log('engine: planning pass over 10k bookings…');
     Object.assign(results, planPass());
     console.log('engine: durable claim cycles…');
