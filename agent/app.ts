@@ -24,6 +24,8 @@ import {
 import type { RunRow } from './store/runs-repo.js';
 import { DataDirLock } from './store/dir-lock.js';
 import { NetworkTime, type NetworkTimeState } from './network-time.js';
+import { SyncSink } from './sync-sink.js';
+import { ControlHandler } from './controls.js';
 
 /**
  * What the agent does with an unexpected error while runs or attempts may be live: production logs
@@ -66,6 +68,7 @@ interface Running {
   lock: DataDirLock;
   store: Store;
   lifecycle: RunLifecycle;
+  sync: SyncSink;
   trust: ClockTrust;
   applier: CommandApplier;
   scheduler: Scheduler;
@@ -167,10 +170,21 @@ export class Agent {
         onVouched: () => scheduler.replan(),
       });
       const offNetworkTime = networkTime.attach(this.d.modem);
+      // The cloud link's side of the store (wired to MQTT in main.ts when the link is on).
+      const sync = new SyncSink({
+        store,
+        applier,
+        controls: new ControlHandler(clock, lifecycle, () => this.poke()),
+        clock,
+        clockTrusted: () => scheduler.trustState()?.trusted === true,
+        logger,
+      });
+      sync.start();
       this.r = {
         lock,
         store,
         lifecycle,
+        sync,
         trust,
         applier,
         scheduler,
@@ -240,6 +254,10 @@ export class Agent {
   }
   get lifecycle(): RunLifecycle {
     return this.running.lifecycle;
+  }
+  /** The cloud link's sink: every inbound message as one transaction (agent/sync-sink.ts). */
+  get sync(): SyncSink {
+    return this.running.sync;
   }
   get applier(): CommandApplier {
     return this.running.applier;

@@ -1,98 +1,66 @@
 /**
  * Cloud controls (MQTT `control` topic): a test call, replaying a dead-lettered run. The same
- * operations the CLI and the diagnostics endpoint use. Idempotent on the control id (kept in the
- * command audit log, so a redelivered control is a duplicate) and durable before it returns: the
- * link acknowledges the message after this.
+ * operations the CLI and the diagnostics endpoint use, through the run lifecycle. Runs inside the
+ * sync sink's transaction (agent/sync-sink.ts), which de-duplicates on the message id and writes
+ * the answer: this only decides what the control does.
  */
 import type { Clock } from './clock.js';
-import type { Store } from './store/store.js';
-import type { CommandResult } from './bookings/schema.js';
+import type { ControlBody } from '../sync/contract/bodies.js';
+import type { ControlResultPayload } from '../sync/contract/results.js';
 import { OperationError, type RunLifecycle } from './lifecycle/lifecycle.js';
 
-export type Control =
-  | { action: 'test-call'; callee: string; agentId?: string | undefined }
-  | { action: 'replay'; runId: string };
-
-export interface ControlOutcome {
-  status: 'accepted' | 'rejected' | 'duplicate';
-  detail?: Record<string, unknown>;
-  reasons?: { path: string; code: string; message: string }[];
-}
+export type Control = Exclude<ControlBody, { action: 'resync' }>;
 
 export class ControlHandler {
   constructor(
-    private readonly store: Store,
     private readonly clock: Clock,
     private readonly lifecycle: RunLifecycle,
-    /** Re-plan so the runner acts at once. */
+    /** Re-plan so the runner acts at once (called after the commit). */
     private readonly poke: () => void,
   ) {}
 
-  handle(control: Control, ctx: { controlId: string }): ControlOutcome {
-    const prior = this.store.commands.get(ctx.controlId);
-    if (prior) {
-      return { status: 'duplicate', detail: { original: prior.result.status } };
-    }
+  /** Carry the control out; an OperationError becomes a rejected result with its code. */
+  execute(control: Control, msgId: string): ControlResultPayload {
     const now = this.clock.now();
-    let outcome: ControlOutcome;
+    const base = { inReplyTo: msgId, action: control.action };
     try {
-      outcome = this.store.tx(() => {
-        const o = this.execute(control, now);
-        this.remember(ctx.controlId, control, o, now);
-        return o;
-      });
+      if (control.action === 'replay') {
+        const run = this.lifecycle.replay(control.runId, 'cloud', now);
+        return {
+          ...base,
+          status: 'accepted',
+          detail: { runId: run.id, replays: run.replays },
+          reasons: [],
+        };
+      }
+      // The dial policy checks the number (and caps) now; a refusal carries its dial_policy:* code.
+      const run = this.lifecycle.requestTestCall(
+        {
+          callee: control.callee,
+          requestedBy: 'cloud',
+          ...(control.agentId ? { agentId: control.agentId } : {}),
+        },
+        now,
+      );
+      return { ...base, status: 'accepted', detail: { runId: run.id }, reasons: [] };
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;
-      outcome = {
+      return {
+        ...base,
         status: 'rejected',
+        detail: {},
         reasons: [
           {
-            path: control.action === 'replay' ? 'runId' : 'callee',
+            path: control.action === 'replay' ? 'body.runId' : 'body.callee',
             code: err.code,
             message: err.message,
           },
         ],
       };
-      this.store.tx(() => this.remember(ctx.controlId, control, outcome, now));
     }
-    if (outcome.status === 'accepted') this.poke();
-    return outcome;
   }
 
-  private execute(control: Control, now: number): ControlOutcome {
-    if (control.action === 'replay') {
-      const run = this.lifecycle.replay(control.runId, 'cloud', now);
-      return { status: 'accepted', detail: { runId: run.id, replays: run.replays } };
-    }
-    // The dial policy checks the number (and caps) now; a refusal is an OperationError with its code.
-    const run = this.lifecycle.requestTestCall(
-      {
-        callee: control.callee,
-        requestedBy: 'cloud',
-        ...(control.agentId ? { agentId: control.agentId } : {}),
-      },
-      now,
-    );
-    return { status: 'accepted', detail: { runId: run.id } };
-  }
-
-  private remember(controlId: string, control: Control, o: ControlOutcome, now: number): void {
-    const result: CommandResult = {
-      commandId: controlId,
-      status: o.status === 'accepted' ? 'accepted' : 'rejected',
-      bookingId: null,
-      currentVersion: null,
-      reasons: o.reasons ?? [],
-    };
-    this.store.commands.record({
-      commandId: controlId,
-      source: 'mqtt',
-      type: `control.${control.action}`,
-      bookingId: null,
-      status: result.status === 'accepted' ? 'accepted' : 'rejected',
-      result,
-      raw: null,
-      receivedAt: now,
-    });
+  afterAccepted(): void {
+    this.poke();
   }
 }

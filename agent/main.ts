@@ -12,7 +12,6 @@ import { backupsFor, refuseOnFailedUpgrade } from './store/upgrade-guard.js';
 import { systemdWatchdog } from './watchdog/index.js';
 import { DiagnosticsMetrics, DiagnosticsService } from './diagnostics/index.js';
 import type { SyncLink } from '../sync/link/link.js';
-import { ControlHandler } from './controls.js';
 import { requestSnapshotWhenNeeded } from './storage-sync.js';
 
 export interface Runtime {
@@ -106,15 +105,15 @@ async function startLink(
   // mqtt.js is loaded only when the link is on: a unit provisioned offline does not carry it in memory.
   const { SyncLink } = await import('../sync/link/link.js');
   const { store } = agent;
+  const sink = agent.sync;
   const link = new SyncLink({
     unitId: config.unitId,
     config: config.mqtt,
-    sink: agent.applier,
+    sink,
     outbox: store.outbox,
     meta: store.meta,
     clock,
     transaction: (fn) => store.tx(fn),
-    controls: new ControlHandler(store, clock, agent.lifecycle, () => agent.poke()),
     health: () => ({
       clockTrusted: agent.clockState()?.trusted ?? null,
       modem: agent.modem.status().state,
@@ -125,6 +124,7 @@ async function startLink(
   // Every committed outbox write is drained at once (not on a poll), so results reach the cloud fast.
   store.onOutboxCommit(() => link.kick());
   requestSnapshotWhenNeeded(store, link);
+  // A link that cannot start (a key that will not load, a TLS file missing) is loud, never silent.
   void link.start().catch((err: unknown) => log.error({ err }, 'MQTT link failed to start'));
   return link;
 }

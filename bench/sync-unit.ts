@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applierFor } from '../agent/lifecycle/index.js';
+import { standaloneSink } from '../agent/sync-sink.js';
+import { silentLogger } from '../agent/log.js';
 import { DialPolicy } from '../agent/policy/dial-policy.js';
 import { SystemClock } from '../agent/clock.js';
 import { Store } from '../agent/store/store.js';
@@ -13,7 +14,7 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
   const dir = mkdtempSync(join(tmpdir(), 'companion-bench-sync-'));
   const store = Store.open(join(dir, 'companion.db'));
   const clock = new SystemClock();
-  const { applier } = applierFor(store, clock, new DialPolicy());
+  const { sink, applier } = standaloneSink(store, clock, new DialPolicy(), silentLogger());
   const link = new SyncLink({
     unitId,
     config: mqttConfigSchema.parse({
@@ -23,7 +24,7 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
       signature: { publicKeys: [publicKey] },
       heartbeatSec: 60,
     }),
-    sink: applier,
+    sink,
     outbox: store.outbox,
     meta: store.meta,
     clock,
@@ -33,6 +34,7 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
     store,
     applier,
     link,
+    lastSeq: () => sink.lastSeq(),
     async dispose() {
       await link.stop();
       store.close();

@@ -40,7 +40,7 @@ export async function run(): Promise<Record<string, number>> {
       ]);
     }
     const lastSingle = sequences.current('bench-unit');
-    await waitFor(() => unit.applier.lastSeq() === lastSingle, 'single messages applied');
+    await waitFor(() => unit.lastSeq() === lastSingle, 'single messages applied');
     const singlePerS = single / ((performance.now() - t0) / 1000);
 
     // Burst: 10,000 changes queued while the unit is offline, 500 per message.
@@ -59,7 +59,7 @@ export async function run(): Promise<Record<string, number>> {
     const lastBurst = sequences.current('bench-unit');
     t0 = performance.now();
     await unit.link.start();
-    await waitFor(() => unit.applier.lastSeq() === lastBurst, 'burst applied');
+    await waitFor(() => unit.lastSeq() === lastBurst, 'burst applied');
     const burstPerS = burst / ((performance.now() - t0) / 1000);
 
     // Outbox drain: everything above left result/state events; drain a fresh 10,000.

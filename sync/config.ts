@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { loadPublicKey } from './contract/signing.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './contract/limits.js';
 
 const reconnectSchema = z
   .object({
@@ -77,13 +78,42 @@ export const mqttConfigSchema = z
       .int()
       .min(1024)
       .max(256 * 1024 * 1024)
-      .default(1024 * 1024),
+      .default(DEFAULT_MAX_PAYLOAD_BYTES),
     signature: signatureSchema.default({ required: true, publicKeys: [] }),
     /** Unsent outbox rows kept; above this the oldest telemetry is evicted (critical never). */
     outboxMaxRows: z.number().int().min(100).default(50_000),
     /** Outbox events published but not yet PUBACKed at any time. */
     drainWindow: z.number().int().min(1).max(1000).default(64),
     heartbeatSec: z.number().int().min(5).max(86_400).default(60),
+    /**
+     * Replay protection: a cloud message whose sentAt is older than maxAgeSec (longer than the
+     * broker session, so a message queued while the unit was offline still counts) or more than
+     * maxFutureSec ahead is refused `stale_message`; test calls and replays must be fresher still.
+     */
+    freshness: z
+      .object({
+        maxAgeSec: z
+          .number()
+          .int()
+          .min(60)
+          .default(8 * 24 * 3600),
+        maxFutureSec: z.number().int().min(1).max(86_400).default(300),
+        controlMaxAgeSec: z.number().int().min(10).max(86_400).default(600),
+      })
+      .strict()
+      .prefault({}),
+    /** A critical event the cloud has not receipted this long after it was sent is sent again. */
+    resendAfterSec: z.number().int().min(5).max(86_400).default(120),
+    /** Snapshot requests repeat with backoff between these bounds until a snapshot heals the need. */
+    snapshotRequest: z
+      .object({
+        minSec: z.number().int().min(1).default(10),
+        maxSec: z.number().int().min(1).default(600),
+        /** A snapshot whose chunks stop arriving for this long is dropped and asked for again. */
+        chunkTimeoutSec: z.number().int().min(1).default(60),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -94,6 +124,14 @@ export const mqttConfigSchema = z
         message:
           'signature.required is on but no public key is pinned; add the cloud key ' +
           '(companion-cloud keygen prints it) or set signature.required=false for development',
+      });
+    }
+    if (c.freshness.maxAgeSec <= c.sessionExpirySec) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['freshness', 'maxAgeSec'],
+        message:
+          'must be longer than sessionExpirySec: a command the broker queued for an offline unit must still be fresh when it arrives',
       });
     }
     if (c.willDelaySec > c.sessionExpirySec) {

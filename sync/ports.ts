@@ -1,30 +1,82 @@
 /**
  * What the link needs from the agent, as shapes. sync/ depends on these, never on agent/ classes,
- * and the agent's wiring passes the real objects in (CommandApplier, Outbox, MetaStore, Clock...).
+ * and the agent's wiring passes the real objects in (agent/sync-sink.ts, the Outbox, MetaStore,
+ * Clock...).
  */
-import type { CommandResult, RejectionReason } from '../agent/bookings/schema.js';
-import type { ControlBody } from './contract/bodies.js';
+import type { ControlBody, SyncRequestBody } from './contract/bodies.js';
+import type { CommandResult, ControlResultPayload, RejectionReason } from './contract/results.js';
 
-export interface ApplyContext {
-  source: 'mqtt' | 'cli';
-  /** The per-unit command sequence of the message; persisted with the change when given. */
-  seq?: number;
+export type InboundMessageChannel = 'cmd' | 'snapshot' | 'control';
+
+/** An inbound envelope that passed every check of the link (shape, unit, freshness, signature). */
+export interface CheckedMessage {
+  msgId: string;
+  channel: InboundMessageChannel;
+  /** SHA-256 (base64url) of the canonical envelope without `sig`: the same message has the same digest. */
+  digest: string;
+  seq: number | null;
+  /** The envelope's sentAt, epoch ms. */
+  sentAt: number;
+  /** The message as received, truncated, for the audit trail. */
+  raw: string;
 }
 
-/** Inbound side: implemented by agent/bookings/apply.ts CommandApplier. All synchronous, durable. */
+export interface CommandsOutcome {
+  results: CommandResult[];
+  /** The same message was applied before: its first answers were sent again. */
+  duplicate: boolean;
+  /** The message id was used before for another message: refused. */
+  reused: boolean;
+}
+
+export interface SnapshotOutcome {
+  duplicate: boolean;
+  reused: boolean;
+  /** Applied (all chunks arrived); false while chunks are still missing. */
+  applied: boolean;
+  /** Refused as a whole (stale, mismatched chunks), with the reason. */
+  refused?: RejectionReason;
+}
+
+export interface ControlOutcomeResult {
+  result: ControlResultPayload;
+  duplicate: boolean;
+  reused: boolean;
+}
+
+/**
+ * Inbound side, implemented by agent/sync-sink.ts. Every method is one durable transaction: the
+ * change, the de-duplication memory and the answers (outbox rows) commit together, before the link
+ * sends the PUBACK. A message id seen before with the same digest is answered again with its first
+ * answers (`duplicate`); with another digest it is refused (`msg_id_reused`).
+ */
 export interface InboundSink {
-  apply(commands: unknown[], ctx: ApplyContext): CommandResult[];
-  applySnapshot(
-    snapshot: { snapshotId: string; bookings: unknown[] },
-    ctx: ApplyContext,
-  ): CommandResult[];
-  recordRejected(r: {
-    source: 'mqtt' | 'cli';
-    commandId?: string | null;
+  commands(m: CheckedMessage, commands: unknown[]): CommandsOutcome;
+  snapshotChunk(
+    m: CheckedMessage,
+    chunk: { snapshotId: string; asOf: number; chunk: number; chunks: number; bookings: unknown[] },
+  ): SnapshotOutcome;
+  control(
+    m: CheckedMessage,
+    control: ControlBody,
+  ): ControlOutcomeResult | Promise<ControlOutcomeResult>;
+  /** A message refused before it reached the applier: kept for audit and answered. */
+  rejected(r: {
+    msgId: string | null;
+    channel: string;
     raw: string | null;
     reasons: RejectionReason[];
-  }): unknown;
+    sentAt: number | null;
+  }): void;
+  /** The cloud has these outbox sequences (inclusive ranges). */
+  receipt(ranges: readonly (readonly [number, number])[]): number;
   lastSeq(): number | null;
+  /** Why a snapshot is needed (and since when), or null: the link asks until it is healed. */
+  snapshotNeeded(): Omit<SyncRequestBody, 'attempt'> | null;
+  /** Record that a snapshot is needed (session lost, never synced, an incomplete snapshot...). */
+  needSnapshot(reason: SyncRequestBody['reason']): void;
+  /** The freshness reference: the unit's clock if it is trusted, and the newest sentAt accepted. */
+  freshness(): { now: number; clockTrusted: boolean; newestSentAt: number | null };
 }
 
 export interface OutboxRow {
@@ -38,28 +90,12 @@ export interface OutboxRow {
 
 /** Outbound side: implemented by agent/store/outbox.ts Outbox. */
 export interface OutboxSource {
-  pending(limit: number, afterSeq: number): OutboxRow[];
+  /** Owed rows after `afterSeq`: never sent, or critical, unreceipted and sent at or before `resendBefore`. */
+  owed(limit: number, afterSeq: number, resendBefore: number): OutboxRow[];
   markSent(eventId: string, at: number): boolean;
   backlog(): { count: number; oldestCreatedAt: number | null };
+  unreceipted(): number;
   evictTelemetry(count: number): number;
-}
-
-export interface ControlOutcome {
-  status: 'accepted' | 'rejected' | 'duplicate';
-  /** e.g. the test run id, the replayed run id. */
-  detail?: Record<string, unknown>;
-  reasons?: RejectionReason[];
-}
-
-/**
- * Test calls and replays are agent work. The handler must be idempotent on `controlId` (a
- * redelivered control returns 'duplicate'), and durable before it returns: the PUBACK follows it.
- */
-export interface ControlHandler {
-  handle(
-    control: Exclude<ControlBody, { action: 'resync' }>,
-    ctx: { controlId: string },
-  ): ControlOutcome | Promise<ControlOutcome>;
 }
 
 /** Small persisted facts (the connect counter). agent/store/meta.ts MetaStore fits. */

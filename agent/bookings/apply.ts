@@ -1,22 +1,25 @@
 /**
  * Applying booking commands: the ONE function every source (CLI `apply`, MQTT sync, tests) goes
  * through. Each call is one IMMEDIATE transaction with synchronous=FULL: when it returns, the
- * effect and its outbox events are on disk, so the caller may acknowledge (rule 1).
+ * effect and its outbox events (one `command.result` per command, naming the message it answers)
+ * are on disk, so the caller may acknowledge (rule 1).
  *
- * Version rules: an upsert or cancel whose version is older than or equal to the version held is
- * ignored (`ignored_stale`); a cancellation is a tombstone that keeps its version, so an older upsert
- * delivered late cannot revive it. Invalid commands are rejected with reasons, kept in the audit log
- * and reported through the outbox. Nothing here throws on bad input.
+ * Rules (docs/protocol.md): an upsert or cancel whose version is not newer than the one held is
+ * `ignored_stale`; a cancellation is a tombstone keeping its version, so a late older upsert cannot
+ * revive it — except a tombstone left by a snapshot's absence, which a message with a newer command
+ * sequence may lift. A command id names one command: the same id again with the same content gets
+ * its first result back (`duplicate`), with other content `command_id_reused`. Invalid commands are
+ * rejected with reasons and kept for audit. A callee the dial policy can never dial is rejected now,
+ * not refused at the slot. Owed calls follow every change through the run lifecycle.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ZodError } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
 import type { BookingRow } from '../store/bookings-repo.js';
-import { META } from '../store/meta.js';
+import { canonicalJson } from '../../sync/contract/canonical.js';
 import {
   bookingCommandSchema,
-  bookingSchema,
   type Booking,
   type BookingCommand,
   type CommandResult,
@@ -38,19 +41,23 @@ export interface CalleePolicy {
 
 export interface ApplyContext {
   source: string;
-  /** The per-unit command sequence of the message carrying these commands (MQTT). */
+  /** The envelope that carried the commands (MQTT): each result names it (`inReplyTo`). */
+  msgId?: string;
+  /** The command sequence of that message: recorded on every booking it changes. */
   seq?: number;
-}
-
-export interface Snapshot {
-  snapshotId: string;
-  bookings: unknown[];
 }
 
 /** Earlier than any instant a booking can name (a one-off's slot is always after it). */
 const BEGINNING_OF_TIME = -8_640_000_000_000_000;
 
 export type ChangeListener = (bookingIds: string[]) => void;
+
+/** What an upsert needs to know about where it came from. */
+export interface UpsertOrigin {
+  commandId: string;
+  /** Command sequence of the message (a snapshot's "as of"); null for a local change. */
+  seq: number | null;
+}
 
 export class CommandApplier {
   private readonly listeners = new Set<ChangeListener>();
@@ -62,7 +69,7 @@ export class CommandApplier {
     private readonly callees: CalleePolicy,
   ) {}
 
-  /** Called after every committed change (the scheduler re-plans, the runner cancels nothing in flight). */
+  /** Called after every committed change (the scheduler re-plans, the runner hangs up a cancelled call). */
   onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -71,123 +78,65 @@ export class CommandApplier {
   apply(commands: unknown[], ctx: ApplyContext): CommandResult[] {
     const now = this.clock.now();
     const changed: string[] = [];
-    const results = this.store.tx(() => {
-      const out = commands.map((raw) => this.applyOne(raw, ctx, now, changed));
-      if (ctx.seq !== undefined) this.bumpSeq(ctx.seq);
-      return out;
-    });
+    const results = this.store.tx(() =>
+      commands.map((raw) => this.applyOne(raw, ctx, now, changed)),
+    );
     this.emit(changed);
     return results;
   }
 
-  /**
-   * A snapshot is the cloud's full set of live bookings. Applied atomically: each booking follows the
-   * usual version rules, and live bookings missing from it are cancelled (tombstoned at their current
-   * version). Runs already in progress are never touched; only waiting runs of removed bookings end.
-   */
-  applySnapshot(snapshot: Snapshot, ctx: ApplyContext): CommandResult[] {
+  /** @internal the snapshot path (snapshot.ts) applies items and tombstones within its transaction. */
+  withChanges<T>(fn: (now: number, changed: string[]) => T): T {
     const now = this.clock.now();
     const changed: string[] = [];
-    const results = this.store.tx(() => {
-      const present = new Set<string>();
-      const out = snapshot.bookings.map((raw, i) => {
-        const commandId = `${snapshot.snapshotId}:${i}`;
-        const parsed = bookingSchema.safeParse(raw);
-        if (parsed.success) present.add(parsed.data.id);
-        return this.applyOne(
-          { type: 'booking.upsert', commandId, booking: raw },
-          ctx,
-          now,
-          changed,
-          true,
-        );
-      });
-      for (const live of this.store.bookings.liveIds()) {
-        if (present.has(live.id)) continue;
-        const row = this.store.bookings.get(live.id)!;
-        this.tombstone(row, row.version, now, 'absent_from_snapshot');
-        changed.push(live.id);
-        out.push({
-          commandId: `${snapshot.snapshotId}:remove:${live.id}`,
-          status: 'accepted',
-          bookingId: live.id,
-          currentVersion: row.version,
-          reasons: [],
-        });
-      }
-      this.store.outbox.add(
-        'snapshot.applied',
-        {
-          snapshotId: snapshot.snapshotId,
-          bookings: snapshot.bookings.length,
-          accepted: out.filter((r) => r.status === 'accepted').length,
-          rejected: out.filter((r) => r.status === 'rejected').length,
-        },
-        now,
-      );
-      if (ctx.seq !== undefined) this.bumpSeq(ctx.seq, true);
-      return out;
-    });
+    const out = this.store.tx(() => fn(now, changed));
     this.emit(changed);
-    return results;
-  }
-
-  /** Keep a command that was refused before it could be parsed (wrong unit, bad signature, garbage). */
-  recordRejected(c: {
-    source: string;
-    commandId?: string | null;
-    raw: string | null;
-    reasons: RejectionReason[];
-  }): CommandResult {
-    const now = this.clock.now();
-    return this.store.tx(() => {
-      const commandId = c.commandId ?? `unparsed-${randomUUID()}`;
-      const prior = this.store.commands.get(commandId);
-      if (prior) return { ...prior.result, status: 'duplicate' as const };
-      const result: CommandResult = {
-        commandId,
-        status: 'rejected',
-        bookingId: null,
-        currentVersion: null,
-        reasons: c.reasons,
-      };
-      this.record(result, c.source, null, c.raw, now);
-      return result;
-    });
+    return out;
   }
 
   lookup(commandId: string): CommandResult | null {
     return this.store.commands.get(commandId)?.result ?? null;
   }
 
-  lastSeq(): number | null {
-    return this.store.meta.getNumber(META.lastCommandSeq);
-  }
-
-  private bumpSeq(seq: number, force = false): void {
-    const last = this.lastSeq();
-    if (force || last === null || seq > last) this.store.meta.set(META.lastCommandSeq, seq);
-  }
-
+  /** After the outermost commit: an apply nested in a message's transaction acts only once it holds. */
   private emit(changed: string[]): void {
     if (changed.length === 0) return;
-    for (const l of this.listeners) l(changed);
+    this.store.afterCommit(() => {
+      for (const l of this.listeners) l(changed);
+    });
   }
 
-  private applyOne(
-    raw: unknown,
-    ctx: ApplyContext,
-    now: number,
-    changed: string[],
-    _fromSnapshot = false,
-  ): CommandResult {
+  private applyOne(raw: unknown, ctx: ApplyContext, now: number, changed: string[]): CommandResult {
     const rawId = (raw as { commandId?: unknown } | null)?.commandId;
     const commandId =
       typeof rawId === 'string' && rawId.length > 0 && rawId.length <= 128
         ? rawId
         : `unparsed-${randomUUID()}`;
+    const digest = commandDigest(raw);
     const prior = this.store.commands.get(commandId);
-    if (prior) return { ...prior.result, status: 'duplicate' };
+    if (prior) {
+      // The same command again (a redelivery, a retry by the cloud): its first answer, unchanged.
+      if (prior.digest === null || prior.digest === digest) {
+        const dup: CommandResult = { ...prior.result, status: 'duplicate' };
+        this.answer(dup, ctx, now, prior.result);
+        return dup;
+      }
+      const reused: CommandResult = {
+        commandId,
+        status: 'rejected',
+        bookingId: prior.bookingId,
+        currentVersion: this.store.bookings.get(prior.bookingId ?? '')?.version ?? null,
+        reasons: [
+          {
+            path: 'commandId',
+            code: 'command_id_reused',
+            message: `command id ${commandId} already named another command (received ${new Date(prior.receivedAt).toISOString()}); give every command its own id`,
+          },
+        ],
+      };
+      this.answer(reused, ctx, now);
+      return reused;
+    }
 
     const parsed = bookingCommandSchema.safeParse(raw);
     if (!parsed.success) {
@@ -198,23 +147,32 @@ export class CommandApplier {
         currentVersion: null,
         reasons: zodReasons(parsed.error),
       };
-      this.record(result, ctx.source, typeOf(raw), safeJson(raw), now);
+      this.record(result, ctx, typeOf(raw), safeJson(raw), digest, now);
       return result;
     }
     const cmd = parsed.data;
+    const seq = ctx.seq ?? null;
     const result =
       cmd.type === 'booking.upsert'
-        ? this.upsert(cmd.booking, commandId, now)
-        : this.cancel(cmd, now);
+        ? this.upsert(cmd.booking, { commandId, seq }, now)
+        : this.cancel(cmd, seq, now);
     if (result.status === 'accepted') changed.push(result.bookingId!);
-    // Snapshots are big; the audit log keeps their results but not every raw booking.
-    this.record(result, ctx.source, cmd.type, null, now);
+    this.record(
+      result,
+      ctx,
+      cmd.type,
+      result.status === 'rejected' ? safeJson(raw) : null,
+      digest,
+      now,
+    );
     return result;
   }
 
-  private upsert(b: Booking, commandId: string, now: number): CommandResult {
+  /** Create or replace a booking by the version rules. @internal also the snapshot path. */
+  upsert(b: Booking, origin: UpsertOrigin, now: number): CommandResult {
+    const { commandId, seq } = origin;
     const existing = this.store.bookings.get(b.id);
-    if (existing && existing.version >= b.version) {
+    if (existing && existing.version >= b.version && !liftsAbsence(existing, b.version, seq)) {
       return stale(commandId, existing, b.version);
     }
     const callee = this.callees.checkNumber(b.callee);
@@ -248,6 +206,8 @@ export class CommandApplier {
         nextSlotAt: next,
         cursorAt: existing?.cursorAt ?? null,
         remaining: b.remaining ?? null,
+        changedSeq: maxSeq(seq, existing?.changedSeq ?? null),
+        absentAtSeq: null,
       },
       now,
     );
@@ -255,30 +215,30 @@ export class CommandApplier {
     // schedule ends the runs of slots it no longer has; other edits reach the next attempt at claim.
     if (b.paused) this.lifecycle.cancelBookingWork(b.id, 'paused', now);
     else if (existing) this.lifecycle.supersedeRemovedSlots(b.id, b, now);
-    const result: CommandResult = {
+    this.store.outbox.add(
+      'booking.state',
+      { bookingId: b.id, version: b.version, status, nextSlotAt: iso(next) },
+      now,
+    );
+    return {
       commandId,
       status: 'accepted',
       bookingId: b.id,
       currentVersion: b.version,
       reasons: [],
     };
-    this.store.outbox.add(
-      'booking.state',
-      { bookingId: b.id, version: b.version, status, nextSlotAt: iso(next) },
-      now,
-    );
-    return result;
   }
 
   private cancel(
     cmd: Extract<BookingCommand, { type: 'booking.cancel' }>,
+    seq: number | null,
     now: number,
   ): CommandResult {
     const existing = this.store.bookings.get(cmd.bookingId);
     if (existing && existing.version >= cmd.version) {
       return stale(cmd.commandId, existing, cmd.version);
     }
-    if (existing) this.tombstone(existing, cmd.version, now, 'cancelled_by_cloud');
+    if (existing) this.tombstone(existing, cmd.version, now, 'cancelled_by_cloud', { seq });
     else {
       // Cancellation before upsert: keep a tombstone so the late upsert cannot create it.
       this.store.bookings.save(
@@ -290,6 +250,7 @@ export class CommandApplier {
           nextSlotAt: null,
           cursorAt: null,
           remaining: null,
+          changedSeq: seq,
         },
         now,
       );
@@ -308,7 +269,17 @@ export class CommandApplier {
     };
   }
 
-  private tombstone(row: BookingRow, version: number, now: number, reason: string): void {
+  /**
+   * Cancel a booking and everything it still owes. @internal also the snapshot path, which passes
+   * `absentAtSeq`: the booking may be created again by a message with a newer sequence.
+   */
+  tombstone(
+    row: BookingRow,
+    version: number,
+    now: number,
+    reason: string,
+    o: { seq: number | null; absentAtSeq?: number },
+  ): void {
     this.store.bookings.save(
       {
         id: row.id,
@@ -318,6 +289,8 @@ export class CommandApplier {
         nextSlotAt: null,
         cursorAt: row.cursorAt,
         remaining: row.remaining,
+        changedSeq: maxSeq(o.seq, row.changedSeq),
+        absentAtSeq: o.absentAtSeq ?? null,
       },
       now,
     );
@@ -331,26 +304,69 @@ export class CommandApplier {
 
   private record(
     result: CommandResult,
-    source: string,
+    ctx: ApplyContext,
     type: string | null,
     raw: string | null,
+    digest: string | null,
     now: number,
   ): void {
     this.store.commands.record({
       commandId: result.commandId,
-      source,
+      source: ctx.source,
       type,
       bookingId: result.bookingId,
       status: result.status === 'duplicate' ? 'accepted' : result.status,
       result,
-      raw: result.status === 'rejected' ? raw : null,
+      raw,
       receivedAt: now,
+      digest,
+      msgId: ctx.msgId ?? null,
     });
-    this.store.outbox.add('command.result', { ...result }, now);
+    this.answer(result, ctx, now);
+  }
+
+  /** Every answer is an outbox row, in the transaction that decided it (kept until receipted). */
+  private answer(
+    result: CommandResult,
+    ctx: ApplyContext,
+    now: number,
+    original?: CommandResult,
+  ): void {
+    this.store.outbox.add(
+      'command.result',
+      { ...result, inReplyTo: ctx.msgId ?? null, ...(original ? { original } : {}) },
+      now,
+    );
   }
 }
 
-function stale(commandId: string, existing: BookingRow, version: number): CommandResult {
+/** A tombstone a snapshot left (absent at seq S) is lifted by the same version from a newer message. */
+function liftsAbsence(existing: BookingRow, version: number, seq: number | null): boolean {
+  return (
+    existing.status === 'cancelled' &&
+    existing.absentAtSeq !== null &&
+    seq !== null &&
+    seq > existing.absentAtSeq &&
+    version >= existing.version
+  );
+}
+
+function maxSeq(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.max(a, b);
+}
+
+/** SHA-256 of the canonical command: the same command sent twice has the same digest. */
+export function commandDigest(raw: unknown): string | null {
+  try {
+    return createHash('sha256').update(canonicalJson(raw)).digest('base64url');
+  } catch {
+    return null;
+  }
+}
+
+export function stale(commandId: string, existing: BookingRow, version: number): CommandResult {
   const tomb = existing.status === 'cancelled';
   return {
     commandId,
@@ -369,9 +385,9 @@ function stale(commandId: string, existing: BookingRow, version: number): Comman
   };
 }
 
-export function zodReasons(err: ZodError): RejectionReason[] {
+export function zodReasons(err: ZodError, prefix = ''): RejectionReason[] {
   return err.issues.map((i) => ({
-    path: i.path.map(String).join('.'),
+    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
     code: i.path.includes('callee')
       ? 'invalid_callee'
       : i.path.includes('schedule')
@@ -383,9 +399,9 @@ export function zodReasons(err: ZodError): RejectionReason[] {
   }));
 }
 
-function bookingIdOf(raw: unknown): string | null {
-  const r = raw as { bookingId?: unknown; booking?: { id?: unknown } } | null;
-  const id = r?.bookingId ?? r?.booking?.id;
+export function bookingIdOf(raw: unknown): string | null {
+  const r = raw as { bookingId?: unknown; booking?: { id?: unknown }; id?: unknown } | null;
+  const id = r?.bookingId ?? r?.booking?.id ?? r?.id;
   return typeof id === 'string' ? id.slice(0, 64) : null;
 }
 

@@ -12,6 +12,10 @@ export interface BookingRow {
   nextSlotAt: number | null;
   cursorAt: number | null;
   remaining: number | null;
+  /** Command sequence of the message that last changed it (null: a local change). */
+  changedSeq: number | null;
+  /** Set when a snapshot as of this sequence cancelled it for being absent. */
+  absentAtSeq: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -24,6 +28,8 @@ interface RawBooking {
   next_slot_at: number | null;
   cursor_at: number | null;
   remaining: number | null;
+  changed_seq: number | null;
+  absent_at_seq: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -36,6 +42,8 @@ const toRow = (r: RawBooking): BookingRow => ({
   nextSlotAt: r.next_slot_at,
   cursorAt: r.cursor_at,
   remaining: r.remaining,
+  changedSeq: r.changed_seq,
+  absentAtSeq: r.absent_at_seq,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -53,11 +61,14 @@ export class BookingsRepo {
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], RawBooking>('SELECT * FROM bookings WHERE id = ?');
     this.upsertStmt = db.prepare(
-      `INSERT INTO bookings (id, version, status, spec, next_slot_at, cursor_at, remaining, created_at, updated_at)
-       VALUES (@id, @version, @status, @spec, @nextSlotAt, @cursorAt, @remaining, @now, @now)
+      `INSERT INTO bookings (id, version, status, spec, next_slot_at, cursor_at, remaining,
+         changed_seq, absent_at_seq, created_at, updated_at)
+       VALUES (@id, @version, @status, @spec, @nextSlotAt, @cursorAt, @remaining, @changedSeq,
+         @absentAtSeq, @now, @now)
        ON CONFLICT (id) DO UPDATE SET version = excluded.version, status = excluded.status,
          spec = excluded.spec, next_slot_at = excluded.next_slot_at, cursor_at = excluded.cursor_at,
-         remaining = excluded.remaining, updated_at = excluded.updated_at`,
+         remaining = excluded.remaining, changed_seq = excluded.changed_seq,
+         absent_at_seq = excluded.absent_at_seq, updated_at = excluded.updated_at`,
     );
     this.dueStmt = db.prepare<[number, number], RawBooking>(
       `SELECT * FROM bookings WHERE status = 'active' AND next_slot_at IS NOT NULL AND next_slot_at <= ?
@@ -76,8 +87,8 @@ export class BookingsRepo {
     this.countStmt = db.prepare<[], { status: BookingStatus; n: number }>(
       'SELECT status, count(*) AS n FROM bookings GROUP BY status',
     );
-    this.activeIdsStmt = db.prepare<[], { id: string; version: number }>(
-      `SELECT id, version FROM bookings WHERE status IN ('active', 'paused')`,
+    this.activeIdsStmt = db.prepare<[], { id: string; version: number; changedSeq: number | null }>(
+      `SELECT id, version, changed_seq AS changedSeq FROM bookings WHERE status IN ('active', 'paused', 'completed')`,
     );
   }
 
@@ -86,8 +97,16 @@ export class BookingsRepo {
     return r ? toRow(r) : null;
   }
 
-  save(b: Omit<BookingRow, 'createdAt' | 'updatedAt'>, now: number): void {
+  save(
+    b: Omit<BookingRow, 'createdAt' | 'updatedAt' | 'changedSeq' | 'absentAtSeq'> & {
+      changedSeq?: number | null;
+      absentAtSeq?: number | null;
+    },
+    now: number,
+  ): void {
     this.upsertStmt.run({
+      changedSeq: b.changedSeq ?? null,
+      absentAtSeq: b.absentAtSeq ?? null,
       id: b.id,
       version: b.version,
       status: b.status,
@@ -136,8 +155,11 @@ export class BookingsRepo {
     return out;
   }
 
-  /** Ids of bookings that are live (active or paused), for snapshot reconciliation. */
-  liveIds(): { id: string; version: number }[] {
+  /**
+   * Bookings a snapshot can cancel by absence (active, paused, or completed but perhaps still owing
+   * a retry), with the sequence that last changed them.
+   */
+  liveIds(): { id: string; version: number; changedSeq: number | null }[] {
     return this.activeIdsStmt.all();
   }
 }

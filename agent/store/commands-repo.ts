@@ -11,6 +11,10 @@ export interface CommandRecord {
   result: CommandResult;
   raw: string | null;
   receivedAt: number;
+  /** SHA-256 of the canonical command: the same id with another digest is a reuse. */
+  digest: string | null;
+  /** The envelope that carried it (null for a local `apply`). */
+  msgId: string | null;
 }
 
 interface RawCommand {
@@ -22,6 +26,8 @@ interface RawCommand {
   result: string;
   raw: string | null;
   received_at: number;
+  digest: string | null;
+  msg_id: string | null;
 }
 
 const RAW_LIMIT = 8192;
@@ -34,8 +40,10 @@ export class CommandsRepo {
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], RawCommand>('SELECT * FROM commands WHERE command_id = ?');
     this.insertStmt = db.prepare(
-      `INSERT INTO commands (command_id, source, type, booking_id, status, result, raw, received_at)
-       VALUES (@commandId, @source, @type, @bookingId, @status, @result, @raw, @receivedAt)`,
+      `INSERT INTO commands (command_id, source, type, booking_id, status, result, raw, received_at,
+         digest, msg_id)
+       VALUES (@commandId, @source, @type, @bookingId, @status, @result, @raw, @receivedAt,
+         @digest, @msgId)`,
     );
     this.recentStmt = db.prepare<[number], RawCommand>(
       'SELECT * FROM commands ORDER BY received_at DESC LIMIT ?',
@@ -70,5 +78,7 @@ function toRecord(r: RawCommand): CommandRecord {
     result: JSON.parse(r.result) as CommandResult,
     raw: r.raw,
     receivedAt: r.received_at,
+    digest: r.digest,
+    msgId: r.msg_id,
   };
 }

@@ -4,7 +4,9 @@ import type { Db } from './db.js';
 export class MetaStore {
   private readonly getStmt;
   private readonly setStmt;
+  private readonly deleteStmt;
   constructor(db: Db) {
+    this.deleteStmt = db.prepare<[string]>('DELETE FROM meta WHERE key = ?');
     this.getStmt = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
     this.setStmt = db.prepare<[string, string]>(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
@@ -20,11 +22,22 @@ export class MetaStore {
   set(key: string, value: string | number): void {
     this.setStmt.run(key, String(value));
   }
+  delete(key: string): void {
+    this.deleteStmt.run(key);
+  }
 }
 
 export const META = {
   bootEpoch: 'boot_epoch',
   maxSeenTime: 'max_seen_time',
   lastCommandSeq: 'last_command_seq',
+  /** Command sequences applied beyond lastCommandSeq (arrived out of order), JSON array. */
+  commandsAhead: 'commands_ahead',
+  /** Why the unit needs a snapshot, until one heals it (JSON; agent/bookings/sync-position.ts). */
+  snapshotNeeded: 'snapshot_needed',
+  /** A snapshot whose chunks were arriving (a restart loses them: ask again). */
+  snapshotAssembling: 'snapshot_assembling',
+  /** The newest `sentAt` of an accepted cloud message: the freshness reference of an untrusted clock. */
+  newestCloudSentAt: 'newest_cloud_sent_at',
   unitId: 'unit_id',
 } as const;

@@ -22,6 +22,7 @@ export interface OutboxEvent {
   payload: Record<string, unknown>;
   createdAt: number;
   sentAt: number | null;
+  receiptedAt: number | null;
 }
 
 interface OutboxRow {
@@ -32,6 +33,7 @@ interface OutboxRow {
   payload: string;
   created_at: number;
   sent_at: number | null;
+  receipted_at: number | null;
 }
 
 const toEvent = (r: OutboxRow): OutboxEvent => ({
@@ -42,6 +44,7 @@ const toEvent = (r: OutboxRow): OutboxEvent => ({
   payload: JSON.parse(r.payload) as Record<string, unknown>,
   createdAt: r.created_at,
   sentAt: r.sent_at,
+  receiptedAt: r.receipted_at,
 });
 
 export class Outbox {
@@ -52,6 +55,9 @@ export class Outbox {
   private readonly oldestStmt;
   private readonly evictStmt;
   private readonly listStmt;
+  private readonly owedStmt;
+  private readonly receiptStmt;
+  private readonly unreceiptedStmt;
 
   constructor(
     private readonly db: Db,
@@ -63,8 +69,21 @@ export class Outbox {
     this.unsent = db.prepare<[number, number], OutboxRow>(
       'SELECT * FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?',
     );
+    // A re-send of a critical event moves its sent_at on, so it waits a full window again.
     this.markSentStmt = db.prepare<[number, string]>(
-      'UPDATE outbox SET sent_at = ? WHERE event_id = ? AND sent_at IS NULL',
+      'UPDATE outbox SET sent_at = ? WHERE event_id = ? AND receipted_at IS NULL',
+    );
+    this.owedStmt = db.prepare<[number, number, number], OutboxRow>(
+      `SELECT * FROM outbox WHERE seq > ? AND receipted_at IS NULL
+         AND (sent_at IS NULL OR (class = 'critical' AND sent_at <= ?))
+       ORDER BY seq LIMIT ?`,
+    );
+    this.receiptStmt = db.prepare<[number, number, number]>(
+      `UPDATE outbox SET receipted_at = ?, sent_at = coalesce(sent_at, receipted_at)
+       WHERE seq BETWEEN ? AND ? AND receipted_at IS NULL`,
+    );
+    this.unreceiptedStmt = db.prepare<[], { n: number }>(
+      `SELECT count(*) AS n FROM outbox WHERE receipted_at IS NULL AND class = 'critical'`,
     );
     this.countStmt = db.prepare<[], { n: number; oldest: number | null }>(
       'SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL',
@@ -95,6 +114,26 @@ export class Outbox {
   /** Unsent events in sequence order, after `afterSeq`. */
   pending(limit = 100, afterSeq = 0): OutboxEvent[] {
     return this.unsent.all(afterSeq, limit).map(toEvent);
+  }
+
+  /**
+   * What is still owed to the cloud, in sequence order after `afterSeq`: every event never sent, and
+   * every critical one sent at or before `resendBefore` that the cloud has not receipted yet.
+   */
+  owed(limit: number, afterSeq: number, resendBefore: number): OutboxEvent[] {
+    return this.owedStmt.all(afterSeq, resendBefore, limit).map(toEvent);
+  }
+
+  /** The cloud has these events (inclusive seq ranges): they are never sent again. */
+  receipt(ranges: readonly (readonly [number, number])[], at: number): number {
+    let n = 0;
+    for (const [from, to] of ranges) n += this.receiptStmt.run(at, from, to).changes;
+    return n;
+  }
+
+  /** Critical events the cloud has not receipted yet (sent or not). */
+  unreceipted(): number {
+    return this.unreceiptedStmt.get()!.n;
   }
 
   markSent(eventId: string, at: number): boolean {

@@ -8,6 +8,7 @@ import { Outbox } from './outbox.js';
 import { BookingsRepo } from './bookings-repo.js';
 import { RunsRepo } from './runs-repo.js';
 import { CommandsRepo } from './commands-repo.js';
+import { MessagesRepo } from './messages-repo.js';
 import { StorageHealth, isStorageFull } from './storage-health.js';
 import {
   openDbRecovering,
@@ -21,6 +22,7 @@ export class Store {
   readonly bookings: BookingsRepo;
   readonly runs: RunsRepo;
   readonly commands: CommandsRepo;
+  readonly messages: MessagesRepo;
   /** Disk-full state: set by a failed write, cleared (and reported) by the next commit. */
   readonly storage: StorageHealth;
   /** Set when start found a corrupt file and began afresh. */
@@ -28,6 +30,7 @@ export class Store {
 
   private depth = 0;
   private outboxWritten = false;
+  private afterCommitFns: (() => void)[] = [];
   private readonly outboxListeners = new Set<() => void>();
 
   constructor(
@@ -42,6 +45,7 @@ export class Store {
     this.bookings = new BookingsRepo(db);
     this.runs = new RunsRepo(db);
     this.commands = new CommandsRepo(db);
+    this.messages = new MessagesRepo(db);
   }
 
   static open(path: string, opts: OpenOptions = {}): Store {
@@ -73,11 +77,19 @@ export class Store {
     try {
       result = this.db.transaction(fn).immediate();
     } catch (err) {
-      if (this.depth === 1) this.outboxWritten = false;
+      if (this.depth === 1) {
+        this.outboxWritten = false;
+        this.afterCommitFns = [];
+      }
       if (isStorageFull(err)) this.storage.markFull();
       throw err;
     } finally {
       this.depth--;
+    }
+    if (this.depth === 0 && this.afterCommitFns.length > 0) {
+      const fns = this.afterCommitFns;
+      this.afterCommitFns = [];
+      for (const f of fns) f();
     }
     if (changesBefore !== null && this.totalChanges() > changesBefore)
       this.reportStorageRecovered();
@@ -128,6 +140,16 @@ export class Store {
     } catch {
       // Still full after all (the tx above marked it again): the next commit reports it.
     }
+  }
+
+  /**
+   * Run `fn` once the outermost transaction has committed (at once outside a transaction); dropped
+   * if it rolls back. What a change sets in motion (a hang-up, a re-plan) must not act on a change
+   * that never committed.
+   */
+  afterCommit(fn: () => void): void {
+    if (this.depth === 0) fn();
+    else this.afterCommitFns.push(fn);
   }
 
   /**

@@ -7,12 +7,8 @@
  */
 import { randomUUID, type KeyObject } from 'node:crypto';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { z } from 'zod';
-import type {
-  bookingCommandSchema,
-  BookingInput,
-  CommandResult,
-} from '../../agent/bookings/schema.js';
+import type { BookingCommandInput, BookingInput } from '../contract/booking.js';
+import type { CommandResult } from '../contract/results.js';
 import type { ControlBody, EventBody, TopicPayloads } from '../contract/bodies.js';
 import { PROTOCOL_VERSION, type Envelope } from '../contract/envelope.js';
 import { loadPrivateKey, signEnvelope } from '../contract/signing.js';
@@ -28,7 +24,7 @@ import {
 import { MemorySequences, type SequenceStore } from './sequences.js';
 import { noDelay } from '../link/link.js';
 
-export type CommandInput = z.input<typeof bookingCommandSchema>;
+export type CommandInput = BookingCommandInput;
 
 export interface CloudClientOptions {
   url: string;
@@ -47,6 +43,13 @@ export interface CloudClientOptions {
   /** > 0: a persistent session, so a backend consumer misses nothing across its own restarts. */
   sessionExpirySec?: number;
   connectTimeoutMs?: number;
+  /**
+   * Receipt every event received (default true): the unit keeps critical events, and sends them
+   * again, until a receipt covers them. Off only to act out a cloud that never confirms.
+   */
+  receipts?: boolean;
+  /** How long received sequences are gathered into one receipt message. */
+  receiptDelayMs?: number;
 }
 
 export interface UnitMessage {
@@ -57,6 +60,8 @@ export interface UnitMessage {
   envelope: Envelope<unknown> | null;
   error?: string;
   retained: boolean;
+  /** An event or result whose eventId was seen before (a re-send): already handled. */
+  duplicate: boolean;
 }
 
 export interface WatchOptions {
@@ -91,9 +96,17 @@ export class CloudClient {
   private nextSubId = WAITER_SUB_ID + 1;
   private readonly waiters = new Map<string, Waiter>();
   /** msgId → command ids it carried, so an envelope-level rejection resolves all of them. */
-  private readonly msgCommands = new Map<string, { unitId: string; ids: string[] }>();
+  private readonly msgCommands = new Map<
+    string,
+    { unitId: string; ids: string[]; snapshotId?: string }
+  >();
   private waiterSub: Promise<void> | null = null;
   private readonly subscriptions = new Map<number, string[]>();
+  /** Event ids seen (bounded): the unit re-sends until receipted, so copies are expected. */
+  private readonly seenEvents = new Map<string, true>();
+  /** Sequences received per unit and not yet receipted. */
+  private readonly toReceipt = new Map<string, number[]>();
+  private receiptTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: CloudClientOptions) {
     this.key =
@@ -143,6 +156,9 @@ export class CloudClient {
   }
 
   async stop(): Promise<void> {
+    if (this.receiptTimer) clearTimeout(this.receiptTimer);
+    this.receiptTimer = null;
+    await this.flushReceipts().catch(() => undefined);
     for (const w of this.waiters.values()) {
       clearTimeout(w.timer);
       w.reject(new CloudClientError('client stopped'));
@@ -232,19 +248,26 @@ export class CloudClient {
   }
 
   /**
-   * Send the unit's full active set, chunked; it is applied atomically when the last chunk arrives.
-   * With `wait`, resolves with the unit's `snapshot.applied` event payload.
+   * Send the unit's full active set, chunked, **as of** the last command sequence assigned to the
+   * unit (read before the set: in a backend, in the same transaction as the set). It is applied
+   * atomically when the last chunk arrives. With `wait`, resolves with `snapshot.applied`.
    */
   async snapshot(
     unitId: string,
     bookings: unknown[],
-    opts: { chunkSize?: number; snapshotId?: string; wait?: boolean; timeoutMs?: number } = {},
-  ): Promise<{ snapshotId: string; seq: number | undefined; applied?: Record<string, unknown> }> {
+    opts: {
+      chunkSize?: number;
+      snapshotId?: string;
+      wait?: boolean;
+      timeoutMs?: number;
+      /** Override the as-of sequence (tests of stale snapshots). */
+      asOf?: number;
+    } = {},
+  ): Promise<{ snapshotId: string; asOf: number; applied?: Record<string, unknown> }> {
     const snapshotId = opts.snapshotId ?? randomUUID();
     const size = Math.max(1, opts.chunkSize ?? 500);
     const chunks = Math.max(1, Math.ceil(bookings.length / size));
-    const current = this.sequences.current(unitId);
-    const seq = current > 0 ? current : undefined;
+    const asOf = opts.asOf ?? this.sequences.current(unitId);
     let applied: Promise<Record<string, unknown>> | undefined;
     if (opts.wait) {
       await this.ensureWaiterSubscription();
@@ -253,13 +276,16 @@ export class CloudClient {
     for (let i = 0; i < chunks; i++) {
       const body = {
         snapshotId,
+        asOf,
         chunk: i,
         chunks,
         bookings: bookings.slice(i * size, (i + 1) * size),
       };
-      await this.publishEnvelope(unitId, 'snapshot', this.envelope(unitId, 'snapshot', body, seq));
+      const env = this.envelope(unitId, 'snapshot', body);
+      this.msgCommands.set(env.msgId, { unitId, ids: [], snapshotId });
+      await this.publishEnvelope(unitId, 'snapshot', env);
     }
-    return { snapshotId, seq, ...(applied ? { applied: await applied } : {}) };
+    return { snapshotId, asOf, ...(applied ? { applied: await applied } : {}) };
   }
 
   /** Send a control and wait for its `control.result` payload. */
@@ -366,6 +392,8 @@ export class CloudClient {
     }
     const raw = packet.properties?.subscriptionIdentifier;
     const ids = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    const duplicate = envelope ? this.noteEvent(t.unitId, t.channel, envelope) : false;
+    // Settling a waiter twice is harmless; overlapping subscriptions may deliver one message twice.
     if (ids.includes(WAITER_SUB_ID) && envelope) this.onResult(t.unitId, envelope);
     const msg: UnitMessage = {
       unitId: t.unitId,
@@ -373,9 +401,50 @@ export class CloudClient {
       topic,
       envelope,
       retained: packet.retain,
+      duplicate,
       ...(error ? { error } : {}),
     };
     for (const id of ids) this.handlers.get(id)?.(msg);
+  }
+
+  /**
+   * An event or result arrived: receipt its sequence (soon, gathered with others) and tell whether
+   * its event id was seen before. A backend receipts only once the event is stored durably; this
+   * client hands events to its handlers synchronously first.
+   */
+  private noteEvent(unitId: string, channel: string, env: Envelope<unknown>): boolean {
+    if (channel !== 'events' && channel !== 'results') return false;
+    const eventId = (env.body as EventBody | undefined)?.eventId;
+    if (typeof env.seq === 'number' && this.opts.receipts !== false) {
+      const list = this.toReceipt.get(unitId) ?? [];
+      list.push(env.seq);
+      this.toReceipt.set(unitId, list);
+      this.receiptTimer ??= setTimeout(() => {
+        this.receiptTimer = null;
+        void this.flushReceipts().catch(() => undefined);
+      }, this.opts.receiptDelayMs ?? 50);
+    }
+    if (typeof eventId !== 'string') return false;
+    const key = `${unitId}|${eventId}`;
+    if (this.seenEvents.has(key)) return true;
+    this.seenEvents.set(key, true);
+    if (this.seenEvents.size > 200_000)
+      this.seenEvents.delete(this.seenEvents.keys().next().value!);
+    return false;
+  }
+
+  /** Send one receipt per unit for the sequences received since the last one. */
+  async flushReceipts(): Promise<void> {
+    if (!this.client) return;
+    const pending = [...this.toReceipt];
+    this.toReceipt.clear();
+    for (const [unitId, seqs] of pending) {
+      const ranges = toRanges(seqs);
+      for (let i = 0; i < ranges.length; i += 1000) {
+        const body = { ranges: ranges.slice(i, i + 1000) };
+        await this.publishEnvelope(unitId, 'receipts', this.envelope(unitId, 'receipts', body));
+      }
+    }
   }
 
   private onResult(unitId: string, env: Envelope<unknown>): void {
@@ -391,7 +460,7 @@ export class CloudClient {
         for (const id of sent?.ids ?? [])
           this.settle(`${unitId}|cmd|${id}`, { ...p, commandId: id });
         this.settle(`${unitId}|ctl|${msgId}`, p);
-        this.settle(`${unitId}|snap|${msgId}`, p);
+        if (sent?.snapshotId) this.settle(`${unitId}|snap|${sent.snapshotId}`, p);
         this.msgCommands.delete(msgId);
       }
     } else if (body.type === 'control.result' && typeof p.inReplyTo === 'string') {
@@ -400,4 +469,16 @@ export class CloudClient {
       this.settle(`${unitId}|snap|${p.snapshotId}`, p);
     }
   }
+}
+
+/** Sorted, merged inclusive ranges of the given sequences. */
+export function toRanges(seqs: number[]): [number, number][] {
+  const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  for (const s of sorted) {
+    const last = out.at(-1);
+    if (last && s === last[1] + 1) last[1] = s;
+    else out.push([s, s]);
+  }
+  return out;
 }

@@ -1,22 +1,20 @@
 /**
- * The body of each topic's envelope. Booking and command schemas are imported from the agent's one
- * validation path (agent/bookings/schema.ts), so the published contract and what the unit enforces
- * cannot drift. Inbound *runtime* validation of command batches and snapshot bookings uses the
- * `wire*` variants (items left open) so each command gets its own result from the applier instead of
- * one bad command rejecting a whole batch; the applier then validates each item with the same schema.
+ * The body of each topic's envelope. The booking and its commands come from the contract's own
+ * booking module (sync/contract/booking.ts); the unit validates with the same shapes plus its own
+ * checks, so the published contract and what the unit enforces cannot drift. Inbound *runtime*
+ * validation of command batches and snapshot chunks uses the `wire*` variants (items left open) so
+ * each command gets its own result instead of one bad command refusing the whole batch.
  */
 import { z } from 'zod';
-import { bookingCommandSchema, bookingSchema } from '../../agent/bookings/schema.js';
-import type { CommandResult } from '../../agent/bookings/schema.js';
-import { calleeSchema } from '../../agent/bookings/schema.js';
+import { bookingCommandShape, bookingShape, calleeShape } from './booking.js';
 import { instantSchema, msgIdSchema, seqSchema } from './envelope.js';
+import { MAX_BOOKINGS_PER_CHUNK, MAX_COMMANDS_PER_BATCH, MAX_RECEIPT_RANGES } from './limits.js';
 
-/** Many booking changes per message: a commit per message is bounded by the disk flush. */
-export const MAX_COMMANDS_PER_BATCH = 5000;
+export { MAX_BOOKINGS_PER_CHUNK, MAX_COMMANDS_PER_BATCH } from './limits.js';
 export const MAX_SNAPSHOT_CHUNKS = 10_000;
 
 export const commandBatchBodySchema = z
-  .object({ commands: z.array(bookingCommandSchema).min(1).max(MAX_COMMANDS_PER_BATCH) })
+  .object({ commands: z.array(bookingCommandShape).min(1).max(MAX_COMMANDS_PER_BATCH) })
   .strict();
 export const wireCommandBatchBodySchema = z
   .object({ commands: z.array(z.unknown()).min(1).max(MAX_COMMANDS_PER_BATCH) })
@@ -24,6 +22,12 @@ export const wireCommandBatchBodySchema = z
 
 const snapshotShape = {
   snapshotId: z.string().min(1).max(128),
+  /**
+   * The command sequence this snapshot is as of: the last `cmd` seq the cloud had assigned the unit
+   * when it read the set (0 = before any command). Required: the unit never lets a snapshot undo a
+   * command newer than this.
+   */
+  asOf: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   /** 0-based index of this chunk. */
   chunk: z
     .number()
@@ -33,10 +37,10 @@ const snapshotShape = {
   chunks: z.number().int().min(1).max(MAX_SNAPSHOT_CHUNKS),
 };
 export const snapshotChunkBodySchema = z
-  .object({ ...snapshotShape, bookings: z.array(bookingSchema) })
+  .object({ ...snapshotShape, bookings: z.array(bookingShape).max(MAX_BOOKINGS_PER_CHUNK) })
   .strict();
 export const wireSnapshotChunkBodySchema = z
-  .object({ ...snapshotShape, bookings: z.array(z.unknown()) })
+  .object({ ...snapshotShape, bookings: z.array(z.unknown()).max(MAX_BOOKINGS_PER_CHUNK) })
   .strict();
 
 export const controlBodySchema = z.discriminatedUnion('action', [
@@ -44,22 +48,36 @@ export const controlBodySchema = z.discriminatedUnion('action', [
   z
     .object({
       action: z.literal('test-call'),
-      callee: calleeSchema,
+      callee: calleeShape,
       agentId: z.string().min(1).max(128).optional(),
     })
     .strict(),
   z.object({ action: z.literal('replay'), runId: z.string().min(1).max(128) }).strict(),
 ]);
 
+/**
+ * Delivery receipts (cloud → unit): the outbox sequences the cloud has stored, as inclusive ranges.
+ * The unit keeps every critical event, and sends it again, until a receipt covers it.
+ */
+export const receiptBodySchema = z
+  .object({
+    ranges: z
+      .array(z.tuple([seqSchema, seqSchema]).refine(([a, b]) => a <= b, 'from must be <= to'))
+      .min(1)
+      .max(MAX_RECEIPT_RANGES),
+  })
+  .strict();
+
 /** Outbox events (events topic) and results (results topic) share one shape. */
 export const eventBodySchema = z
   .object({
-    /** Stable id; the cloud de-duplicates on it (a redelivered event keeps its id). */
+    /** Stable id; the cloud de-duplicates on it (a re-sent event keeps its id and seq). */
     eventId: z.string().min(1).max(128),
     type: z.string().min(1).max(64),
+    /** critical: kept and re-sent until receipted; telemetry: best effort, may be evicted. */
     class: z.enum(['critical', 'telemetry']),
-    /** Epoch milliseconds on the unit's clock when the event was written. */
-    createdAt: z.number().int(),
+    /** When the unit wrote the event (its clock). */
+    createdAt: instantSchema,
     payload: z.record(z.string(), z.unknown()),
   })
   .strict();
@@ -67,23 +85,41 @@ export const eventBodySchema = z
 export const statusBodySchema = z
   .object({
     state: z.enum(['online', 'lost', 'offline']),
-    /** Rises on every connect (persisted), so the cloud can order status messages and see flaps. */
+    /**
+     * Rises on every connect (persisted). The newest status is the one with the highest
+     * connectCount; for equal counts `lost`/`offline` come after `online`.
+     */
     connectCount: z.number().int().min(0),
+    /** online: when connected; lost: the earliest the broker can publish the will; offline: when stopping. */
     since: instantSchema,
     /** The last command sequence applied when this status was written. */
     lastSeq: seqSchema.nullable(),
   })
   .strict();
 
+export const SYNC_REASONS = [
+  'gap',
+  'session_lost',
+  'never_synced',
+  'snapshot_incomplete',
+  'resync',
+  'storage_full',
+  'recovered_from_corruption',
+] as const;
+
 export const syncRequestBodySchema = z
   .object({
-    reason: z.enum(['gap', 'session_lost', 'never_synced', 'snapshot_incomplete', 'resync']),
+    reason: z.enum(SYNC_REASONS),
     /** The last command sequence the unit has applied (null: none yet). */
     haveSeq: seqSchema.nullable(),
     /** The sequence that revealed the gap, when reason is "gap". */
     gotSeq: seqSchema.optional(),
     /** The message that triggered the request (a control, a command). */
     inReplyTo: msgIdSchema.optional(),
+    /** How often this need has been asked for (1, 2, ...): repeated with backoff until healed. */
+    attempt: z.number().int().min(1),
+    /** Since when the unit has needed a snapshot. */
+    since: instantSchema,
   })
   .strict();
 
@@ -91,7 +127,10 @@ export const heartbeatBodySchema = z
   .object({
     uptimeSec: z.number().int().min(0),
     lastSeq: seqSchema.nullable(),
+    /** Events not yet sent. */
     backlog: z.number().int().min(0),
+    /** Critical events sent but not yet receipted. */
+    unreceipted: z.number().int().min(0),
     connectCount: z.number().int().min(0),
     health: z.record(z.string(), z.unknown()).optional(),
   })
@@ -100,6 +139,7 @@ export const heartbeatBodySchema = z
 export type CommandBatchBody = z.infer<typeof commandBatchBodySchema>;
 export type SnapshotChunkBody = z.infer<typeof snapshotChunkBodySchema>;
 export type ControlBody = z.infer<typeof controlBodySchema>;
+export type ReceiptBody = z.infer<typeof receiptBodySchema>;
 export type EventBody = z.infer<typeof eventBodySchema>;
 export type StatusBody = z.infer<typeof statusBodySchema>;
 export type SyncRequestBody = z.infer<typeof syncRequestBodySchema>;
@@ -110,6 +150,7 @@ export interface TopicPayloads {
   cmd: CommandBatchBody;
   snapshot: SnapshotChunkBody;
   control: ControlBody;
+  receipts: ReceiptBody;
   events: EventBody;
   results: EventBody;
   status: StatusBody;
@@ -122,16 +163,10 @@ export const bodySchemas = {
   cmd: commandBatchBodySchema,
   snapshot: snapshotChunkBodySchema,
   control: controlBodySchema,
+  receipts: receiptBodySchema,
   events: eventBodySchema,
   results: eventBodySchema,
   status: statusBodySchema,
   'sync-request': syncRequestBodySchema,
   heartbeat: heartbeatBodySchema,
 } satisfies { [K in keyof TopicPayloads]: z.ZodType<TopicPayloads[K], unknown> };
-
-/** Payload of a `command.result` / `control.result` the link publishes itself (duplicates, controls). */
-export interface ResultPayload {
-  /** msgId of the envelope this answers. */
-  inReplyTo: string;
-  result: CommandResult;
-}

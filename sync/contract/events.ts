@@ -5,6 +5,8 @@
  * (agent/lifecycle/events.ts for runs and attempts). Times are ISO 8601 UTC strings.
  */
 
+import type { CommandResultPayload, ControlResultPayload } from './results.js';
+
 export type RunKind = 'booking' | 'test';
 
 /** A run's status as the cloud sees it; `cancelling` = a cancel reached a call still ringing. */
@@ -91,20 +93,41 @@ export interface BookingStateEvent {
   reason?: string;
 }
 
-export interface CommandResultEvent {
-  commandId: string;
-  status: 'accepted' | 'ignored_stale' | 'rejected' | 'duplicate';
-  bookingId: string | null;
-  currentVersion: number | null;
-  reasons: { path: string; code: string; message: string }[];
-  inReplyTo?: string | null;
-}
-
 export interface SnapshotAppliedEvent {
   snapshotId: string;
+  /** The command sequence the snapshot was as of. */
+  asOf: number;
+  /** Items in the snapshot. */
   bookings: number;
+  /** Items that changed a booking (created, replaced, re-created after an absence). */
   accepted: number;
+  /** Items already held at that version or newer. */
+  unchanged: number;
+  /** Items that failed validation (listed in notApplied); the booking held stays as it was. */
   rejected: number;
+  /** Bookings cancelled for being absent (last changed at or before asOf). */
+  cancelled: number;
+  /** Bookings absent but changed by a command newer than asOf: kept. */
+  keptNewer: string[];
+  /** Every item not applied and why (the first 200; notAppliedCount is exact). */
+  notApplied: {
+    index: number;
+    bookingId: string | null;
+    status: 'ignored_stale' | 'rejected';
+    reasons: { path: string; code: string; message: string }[];
+  }[];
+  notAppliedCount: number;
+}
+
+/** The unit's position in the command sequence changed other than by one step forward. */
+export interface SyncPositionEvent {
+  change: 'gap' | 'needed' | 'healed';
+  /** End of the contiguous range of applied command sequences. */
+  lastSeq: number | null;
+  /** Sequences applied beyond a gap. */
+  ahead: number[];
+  /** Why a snapshot is needed (null once healed). */
+  needed: string | null;
 }
 
 export interface EventPayloads {
@@ -115,8 +138,10 @@ export interface EventPayloads {
   'attempt.answered': AttemptMarkEvent;
   'attempt.ended': AttemptEndedEvent;
   'booking.state': BookingStateEvent;
-  'command.result': CommandResultEvent;
+  'command.result': CommandResultPayload;
+  'control.result': ControlResultPayload;
   'snapshot.applied': SnapshotAppliedEvent;
+  'sync.position': SyncPositionEvent;
   'clock.untrusted': { reason: string; message: string };
   'clock.trusted': { source: string | null };
   'storage.recovered': { fullSince: string; recoveredAt: string; failedWrites: number };
@@ -145,7 +170,9 @@ export const EVENT_CLASS: { [K in EventType]: EventClass } = {
   'attempt.ended': 'critical',
   'booking.state': 'critical',
   'command.result': 'critical',
+  'control.result': 'critical',
   'snapshot.applied': 'critical',
+  'sync.position': 'critical',
   'clock.untrusted': 'critical',
   'clock.trusted': 'critical',
   'storage.recovered': 'critical',

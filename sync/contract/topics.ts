@@ -7,7 +7,7 @@
 export const TOPIC_ROOT = 'companion/v1/units';
 
 /** Cloud → unit. */
-export const INBOUND_CHANNELS = ['cmd', 'snapshot', 'control'] as const;
+export const INBOUND_CHANNELS = ['cmd', 'snapshot', 'control', 'receipts'] as const;
 /** Unit → cloud. */
 export const OUTBOUND_CHANNELS = [
   'events',
@@ -43,6 +43,12 @@ export const CHANNELS: Record<Channel, ChannelSpec> = {
     why: 'full active set, chunked; applied atomically when the last chunk arrives',
   },
   control: { direction: 'cloud→unit', qos: 1, retain: false, why: 'resync, test call, replay' },
+  receipts: {
+    direction: 'cloud→unit',
+    qos: 1,
+    retain: false,
+    why: 'the outbox sequences the cloud has stored; critical events are re-sent until receipted',
+  },
   events: { direction: 'unit→cloud', qos: 1, retain: false, why: 'outbox events, in order' },
   results: {
     direction: 'unit→cloud',

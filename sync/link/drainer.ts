@@ -1,9 +1,10 @@
 /**
  * Drains the outbox to the broker: rows in seq order, QoS 1, at most `window` unacknowledged at a
- * time, each row marked sent when its PUBACK arrives (rule 6). On a disconnect the drain starts over
- * from the oldest unsent row, so an event whose PUBACK was lost is sent again with the same event id
- * and the cloud de-duplicates it; in-order delivery of first copies is kept because nothing newer is
- * published ahead of an unsent row on a fresh connection.
+ * time, each row marked sent when its PUBACK arrives (rule 6). A critical row stays owed until the
+ * cloud receipts it (docs/protocol.md "Receipts"): after a reconnect every unreceipted critical row
+ * is sent again, oldest first, and a sweep every few seconds re-sends those whose last send is older
+ * than `resendAfterMs` — so a broker that loses a message it acknowledged loses nothing. The cloud
+ * de-duplicates by event id; first copies arrive in order.
  */
 import type { LinkClock, LinkLogger, OutboxRow, OutboxSource } from '../ports.js';
 
@@ -12,6 +13,8 @@ export type PublishRow = (row: OutboxRow) => Promise<void>;
 export interface DrainerOptions {
   window: number;
   maxRows: number;
+  /** A critical row sent this long ago without a receipt is sent again. */
+  resendAfterMs: number;
   /** Wraps a group of markSent calls in one transaction (one disk flush for many PUBACKs). */
   transaction?: <T>(fn: () => T) => T;
 }
@@ -27,6 +30,9 @@ export class OutboxDrainer {
   /** Bumped on attach/detach so callbacks from a dead connection change nothing. */
   private generation = 0;
   private afterSeq = 0;
+  /** Sent at or before this: a critical row without a receipt is owed again (Infinity: all of them). */
+  private resendBefore = Number.POSITIVE_INFINITY;
+  private readonly flying = new Set<string>();
   private inFlight = 0;
   private scheduled = false;
   private acked: string[] = [];
@@ -41,11 +47,14 @@ export class OutboxDrainer {
     private readonly log: LinkLogger,
   ) {}
 
+  /** A fresh connection: everything owed goes again, unreceipted critical rows included. */
   attach(publish: PublishRow): void {
     this.generation++;
     this.publish = publish;
     this.afterSeq = 0;
+    this.resendBefore = Number.POSITIVE_INFINITY;
     this.inFlight = 0;
+    this.flying.clear();
     this.kick();
   }
 
@@ -54,7 +63,15 @@ export class OutboxDrainer {
     this.publish = null;
     this.afterSeq = 0;
     this.inFlight = 0;
+    this.flying.clear();
     this.stats.inFlight = 0;
+  }
+
+  /** Start a pass from the oldest row again: critical rows unreceipted for too long are re-sent. */
+  sweep(): void {
+    this.afterSeq = 0;
+    this.resendBefore = this.clock.now() - this.opts.resendAfterMs;
+    this.kick();
   }
 
   /** Ask for a drain soon; many kicks in one tick coalesce into one pass. */
@@ -87,16 +104,26 @@ export class OutboxDrainer {
     this.enforceBound();
     const gen = this.generation;
     while (this.inFlight < this.opts.window) {
-      const rows = this.source.pending(this.opts.window - this.inFlight, this.afterSeq);
-      if (rows.length === 0) break;
+      const rows = this.source.owed(
+        this.opts.window - this.inFlight,
+        this.afterSeq,
+        this.resendBefore,
+      );
+      if (rows.length === 0) {
+        // The pass reached the end: from now on only new rows (and the next sweep's overdue ones).
+        this.resendBefore = Number.NEGATIVE_INFINITY;
+        break;
+      }
       for (const row of rows) {
         this.afterSeq = row.seq;
+        if (this.flying.has(row.eventId)) continue;
+        this.flying.add(row.eventId);
         this.inFlight++;
         publish(row).then(
           () => this.onAck(gen, row.eventId),
           (err: unknown) => {
             if (gen !== this.generation) return;
-            // The connection is going away; the reconnect restarts from the oldest unsent row.
+            // The connection is going away; the reconnect starts again from the oldest owed row.
             this.log.debug({ err, seq: row.seq }, 'outbox publish not acknowledged');
           },
         );
@@ -111,6 +138,7 @@ export class OutboxDrainer {
       this.acked.push(eventId);
     } else {
       this.inFlight--;
+      this.flying.delete(eventId);
       this.acked.push(eventId);
     }
     if (!this.flushScheduled) {

@@ -1,98 +1,133 @@
 /**
- * Inbound pipeline: bytes from the broker → checked envelope → the applier, in one synchronous
- * durable transaction. The caller sends the PUBACK only after `handle` resolves (rule 1).
+ * Inbound pipeline: bytes from the broker → checked envelope → the sink, in one synchronous durable
+ * transaction. The caller sends the PUBACK only after `handle` resolves (rule 1).
  *
- * Order of checks, each with its own reason code (sync/contract/reasons.ts): size, UTF-8 JSON,
- * envelope shape, version, unit id, signature, body. Anything refused here is handed to
- * `recordRejected` (audit + a `command.result` outbox event) and still acknowledged: redelivering
- * garbage forever would only block the queue behind it.
+ * Order of checks, each with its own reason code (sync/contract/reasons.ts): size, UTF-8 JSON that
+ * can be canonicalised, envelope shape, version, unit id, freshness, signature, body. Anything
+ * refused is handed to the sink (audit + an answer in the outbox) and still acknowledged:
+ * redelivering garbage forever would only block the queue behind it. Nothing a message contains can
+ * make this throw: an unexpected failure becomes `internal_error`. Only a failed commit (a busy or
+ * full store) is left unacknowledged, so the broker delivers the message again.
  */
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
-import type { CommandResult, RejectionReason } from '../../agent/bookings/schema.js';
 import {
   controlBodySchema,
+  receiptBodySchema,
   wireCommandBatchBodySchema,
   wireSnapshotChunkBodySchema,
-  type ControlBody,
-  type SyncRequestBody,
 } from '../contract/bodies.js';
+import { CanonicalJsonError, jsonDepth, MAX_JSON_DEPTH } from '../contract/canonical.js';
 import { anyEnvelopeSchema, PROTOCOL_VERSION } from '../contract/envelope.js';
 import { LINK_REJECTIONS, type LinkRejectionCode } from '../contract/reasons.js';
-import { verifyEnvelope } from '../contract/signing.js';
-import { parseTopic, type InboundChannel } from '../contract/topics.js';
-import type { ControlHandler, InboundSink } from '../ports.js';
+import type { RejectionReason } from '../contract/results.js';
+import { signedBytes, verifyEnvelope } from '../contract/signing.js';
+import { parseTopic } from '../contract/topics.js';
+import type { CheckedMessage, InboundSink } from '../ports.js';
 import { auditText, decodeUtf8 } from './raw.js';
-import { SnapshotAssembler } from './snapshots.js';
+
+export interface FreshnessOptions {
+  maxAgeMs: number;
+  maxFutureMs: number;
+  /** Test calls and replays act at once on a person's phone: a captured one must not work later. */
+  controlMaxAgeMs: number;
+}
 
 export interface InboundOptions {
   unitId: string;
   maxPayloadBytes: number;
   signatureRequired: boolean;
   publicKeys: KeyObject[];
+  freshness: FreshnessOptions;
 }
 
-/** A result the link publishes itself on the results topic (not an outbox row). */
-export interface DirectResult {
-  type: 'command.result' | 'control.result';
-  payload: Record<string, unknown>;
-}
+export type InboundKind =
+  'commands' | 'snapshot_chunk' | 'snapshot' | 'control' | 'receipt' | 'duplicate' | 'rejected';
 
 export interface InboundOutcome {
-  kind: 'commands' | 'snapshot_chunk' | 'snapshot' | 'control' | 'rejected';
+  kind: InboundKind;
   msgId: string | null;
-  results: CommandResult[];
-  /** Duplicates (their original results are already in the outbox) and control results. */
-  direct: DirectResult[];
-  syncRequest?: SyncRequestBody;
+  /** How many booking commands were applied / answered duplicate / refused. */
+  counts: { applied: number; duplicates: number; rejected: number };
+  /** A `resync` control: the need is recorded; the link asks now. */
+  resync?: boolean;
+  /**
+   * The disk is full: nothing was committed and nothing can be recorded, so these answers go out
+   * directly on `results` (the one exception to "every answer is an outbox row"); the message is
+   * acknowledged as refused and the unit asks for a snapshot once space returns.
+   */
+  direct?: { type: 'command.result' | 'control.result'; payload: Record<string, unknown> }[];
 }
 
 type Parsed = z.infer<typeof anyEnvelopeSchema>;
 
-export class InboundProcessor {
-  private readonly snapshots = new SnapshotAssembler();
+const ZERO = { applied: 0, duplicates: 0, rejected: 0 };
 
+export class InboundProcessor {
   constructor(
     private readonly sink: InboundSink,
     private readonly opts: InboundOptions,
-    private readonly controls: ControlHandler | null = null,
   ) {}
 
-  get snapshotInProgress(): string | null {
-    return this.snapshots.inProgress;
-  }
-
   async handle(topic: string, payload: Buffer): Promise<InboundOutcome> {
-    let env: Parsed | null = null;
+    let checked:
+      { env: Parsed; m: CheckedMessage | null; channel: string } | { rejected: InboundOutcome };
     try {
-      const checked = this.check(topic, payload);
-      if ('rejected' in checked) return checked.rejected;
-      env = checked.env;
-      switch (checked.channel) {
+      checked = this.check(topic, payload);
+    } catch (err) {
+      if (isStorageFull(err)) return storageFull(null, null);
+      if (isRetryableStorage(err)) throw err;
+      return this.reject(null, payload, 'internal_error', (err as Error).message, null);
+    }
+    if ('rejected' in checked) return checked.rejected;
+    const { env, m, channel } = checked;
+    try {
+      switch (channel) {
         case 'cmd':
-          return this.commands(env, payload);
+          return this.commands(env, m!);
         case 'snapshot':
-          return this.snapshot(env, payload);
+          return this.snapshot(env, m!);
         case 'control':
-          return await this.control(env, payload);
+          return await this.control(env, m!);
+        default:
+          return this.receipt(env);
       }
     } catch (err) {
-      // Any other failure (I/O error) did not commit: the link withholds the PUBACK and the broker
-      // redelivers. A full disk would fail the same way forever, so it is answered instead.
-      if (!isDiskFull(err)) throw err;
-      return storageFull(env);
+      if (isStorageFull(err)) return storageFull(env, channel);
+      // A busy store did not commit: no PUBACK, the broker delivers it again.
+      if (isRetryableStorage(err)) throw err;
+      // Anything else is a bug this message found: refuse it with a reason instead of wedging on it.
+      return this.reject(
+        env.msgId,
+        payload,
+        'internal_error',
+        (err as Error).message,
+        sentAtOf(env),
+      );
     }
   }
 
   private check(
     topic: string,
     payload: Buffer,
-  ): { env: Parsed; channel: InboundChannel } | { rejected: InboundOutcome } {
+  ): { env: Parsed; m: CheckedMessage | null; channel: string } | { rejected: InboundOutcome } {
     const t = parseTopic(topic);
     const channel = t?.channel;
-    if (!t || (channel !== 'cmd' && channel !== 'snapshot' && channel !== 'control')) {
+    if (
+      !t ||
+      (channel !== 'cmd' &&
+        channel !== 'snapshot' &&
+        channel !== 'control' &&
+        channel !== 'receipts')
+    ) {
       return {
-        rejected: this.reject(null, payload, 'invalid_envelope', `not an inbound topic: ${topic}`),
+        rejected: this.reject(
+          null,
+          payload,
+          'invalid_envelope',
+          `not an inbound topic: ${topic}`,
+          null,
+        ),
       };
     }
     if (payload.length > this.opts.maxPayloadBytes) {
@@ -102,6 +137,7 @@ export class InboundProcessor {
           payload,
           'payload_too_large',
           `${payload.length} bytes > limit ${this.opts.maxPayloadBytes}`,
+          null,
         ),
       };
     }
@@ -110,8 +146,10 @@ export class InboundProcessor {
     try {
       if (text === null) throw new Error('not UTF-8');
       json = JSON.parse(text);
+      if (jsonDepth(json, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+        throw new Error(`nested deeper than ${MAX_JSON_DEPTH} levels`);
     } catch (err) {
-      return { rejected: this.reject(null, payload, 'invalid_json', (err as Error).message) };
+      return { rejected: this.reject(null, payload, 'invalid_json', (err as Error).message, null) };
     }
     const msgId = msgIdOf(json);
     const v = (json as { v?: unknown } | null)?.v;
@@ -122,14 +160,18 @@ export class InboundProcessor {
           payload,
           'unsupported_version',
           `v=${String(v)}; this unit speaks v${PROTOCOL_VERSION}`,
+          null,
         ),
       };
     }
     const parsed = anyEnvelopeSchema.safeParse(json);
     if (!parsed.success) {
-      return { rejected: this.rejectMany(msgId, payload, 'invalid_envelope', parsed.error.issues) };
+      return {
+        rejected: this.rejectMany(msgId, payload, 'invalid_envelope', parsed.error.issues, null),
+      };
     }
     const env = parsed.data;
+    const sentAt = sentAtOf(env);
     if (env.unitId !== this.opts.unitId || t.unitId !== this.opts.unitId) {
       return {
         rejected: this.reject(
@@ -137,8 +179,19 @@ export class InboundProcessor {
           payload,
           'unit_mismatch',
           `addressed to ${env.unitId} on ${t.unitId}'s topic; this unit is ${this.opts.unitId}`,
+          sentAt,
         ),
       };
+    }
+    // Canonical bytes once: the digest names the message, the signature covers them.
+    let digest: string;
+    try {
+      digest = createHash('sha256')
+        .update(signedBytes(env as Record<string, unknown>))
+        .digest('base64url');
+    } catch (err) {
+      if (!(err instanceof CanonicalJsonError)) throw err;
+      return { rejected: this.reject(env.msgId, payload, 'invalid_json', err.message, sentAt) };
     }
     if (env.sig === undefined) {
       if (this.opts.signatureRequired) {
@@ -148,6 +201,7 @@ export class InboundProcessor {
             payload,
             'signature_missing',
             LINK_REJECTIONS.signature_missing,
+            sentAt,
           ),
         };
       }
@@ -155,189 +209,253 @@ export class InboundProcessor {
       // A signature that is present is always checked when we have keys: a bad one is an attack.
       if (!verifyEnvelope(env as Record<string, unknown>, this.opts.publicKeys)) {
         return {
-          rejected: this.reject(env.msgId, payload, 'bad_signature', LINK_REJECTIONS.bad_signature),
+          rejected: this.reject(
+            env.msgId,
+            payload,
+            'bad_signature',
+            LINK_REJECTIONS.bad_signature,
+            sentAt,
+          ),
         };
       }
     }
-    return { env, channel };
-  }
-
-  private commands(env: Parsed, payload: Buffer): InboundOutcome {
-    const body = wireCommandBatchBodySchema.safeParse(env.body);
-    if (!body.success)
-      return this.rejectMany(env.msgId, payload, 'invalid_body', body.error.issues, 'body');
-    const last = this.sink.lastSeq();
-    const seq = env.seq;
-    // Only a message that continues the sequence moves it: a gap leaves lastSeq where it was, so the
-    // gap stays visible (and keeps asking) until a snapshot heals it, even across a crash. Out of
-    // order or replayed messages are still applied: per-booking versions decide what wins.
-    const contiguous = seq !== undefined && (last === null ? seq === 1 : seq === last + 1);
-    const results = this.sink.apply(body.data.commands, {
-      source: 'mqtt',
-      ...(contiguous ? { seq } : {}),
-    });
-    const gap = seq !== undefined && (last === null ? seq > 1 : seq > last + 1);
+    // Freshness after the signature: an attacker cannot make a genuine message look stale, and a
+    // forged one is refused as forged. Judged on the unit's clock when it is trusted, else on the
+    // newest cloud time seen (an RTC-less unit in 1970 must not take everything for the future).
+    const stale = this.stale(channel, env, sentAt);
+    if (stale) return { rejected: this.reject(env.msgId, payload, 'stale_message', stale, sentAt) };
+    if (channel === 'receipts') return { env, m: null, channel };
     return {
-      kind: 'commands',
-      msgId: env.msgId,
-      results,
-      direct: results
-        .filter((r) => r.status === 'duplicate')
-        .map((r) => ({ type: 'command.result', payload: { ...r, inReplyTo: env.msgId } })),
-      ...(gap
-        ? { syncRequest: { reason: 'gap', haveSeq: last, gotSeq: seq, inReplyTo: env.msgId } }
-        : {}),
+      env,
+      channel,
+      m: {
+        msgId: env.msgId,
+        channel,
+        digest,
+        seq: env.seq ?? null,
+        sentAt,
+        raw: auditText(payload),
+      },
     };
   }
 
-  private snapshot(env: Parsed, payload: Buffer): InboundOutcome {
-    const body = wireSnapshotChunkBodySchema.safeParse(env.body);
-    if (!body.success)
-      return this.rejectMany(env.msgId, payload, 'invalid_body', body.error.issues, 'body');
-    const got = this.snapshots.add({ ...body.data, seq: env.seq });
-    if (got.kind === 'incomplete')
-      return { kind: 'snapshot_chunk', msgId: env.msgId, results: [], direct: [] };
-    if (got.kind === 'mismatch')
-      return this.reject(env.msgId, payload, 'snapshot_mismatch', got.message);
-    const last = this.sink.lastSeq();
-    if (got.seq !== undefined && last !== null && got.seq < last) {
-      // Cancelling by absence from an older picture would undo newer commands.
-      return this.reject(
-        `${got.snapshotId}`,
-        payload,
-        'stale_snapshot',
-        `snapshot is as of seq ${got.seq}; commands up to ${last} are already applied`,
-      );
-    }
-    const results = this.sink.applySnapshot(
-      { snapshotId: got.snapshotId, bookings: got.bookings },
-      { source: 'mqtt', ...(got.seq !== undefined ? { seq: got.seq } : {}) },
-    );
-    return { kind: 'snapshot', msgId: env.msgId, results, direct: [] };
+  private stale(channel: string, env: Parsed, sentAt: number): string | null {
+    const f = this.sink.freshness();
+    const fo = this.opts.freshness;
+    const reference = f.clockTrusted ? f.now : f.newestSentAt;
+    if (f.clockTrusted && sentAt - f.now > fo.maxFutureMs)
+      return `sentAt ${env.sentAt} is ${Math.round((sentAt - f.now) / 1000)} s ahead of the unit's clock`;
+    if (reference === null) return null;
+    const body = env.body as { action?: unknown } | null;
+    const acts =
+      channel === 'control' && (body?.action === 'test-call' || body?.action === 'replay');
+    const maxAge = acts ? fo.controlMaxAgeMs : fo.maxAgeMs;
+    if (reference - sentAt > maxAge)
+      return `sentAt ${env.sentAt} is older than ${Math.round(maxAge / 1000)} s${acts ? ` (a ${String(body?.action)} must be fresh)` : ''}`;
+    return null;
   }
 
-  private async control(env: Parsed, payload: Buffer): Promise<InboundOutcome> {
+  private commands(env: Parsed, m: CheckedMessage): InboundOutcome {
+    const body = wireCommandBatchBodySchema.safeParse(env.body);
+    if (!body.success)
+      return this.rejectMany(
+        env.msgId,
+        null,
+        'invalid_body',
+        body.error.issues,
+        m.sentAt,
+        'body',
+        m,
+      );
+    if (m.seq === null)
+      return this.reject(
+        env.msgId,
+        null,
+        'invalid_envelope',
+        'a cmd message must carry its command sequence (seq)',
+        m.sentAt,
+        m,
+      );
+    const out = this.sink.commands(m, body.data.commands);
+    const counts = { applied: 0, duplicates: 0, rejected: 0 };
+    for (const r of out.results) {
+      if (r.status === 'duplicate') counts.duplicates++;
+      else if (r.status === 'rejected') counts.rejected++;
+      else counts.applied++;
+    }
+    return {
+      kind: out.duplicate ? 'duplicate' : out.reused ? 'rejected' : 'commands',
+      msgId: env.msgId,
+      counts,
+    };
+  }
+
+  private snapshot(env: Parsed, m: CheckedMessage): InboundOutcome {
+    const body = wireSnapshotChunkBodySchema.safeParse(env.body);
+    if (!body.success)
+      return this.rejectMany(
+        env.msgId,
+        null,
+        'invalid_body',
+        body.error.issues,
+        m.sentAt,
+        'body',
+        m,
+      );
+    const out = this.sink.snapshotChunk(m, body.data);
+    const kind: InboundKind = out.duplicate
+      ? 'duplicate'
+      : out.reused || out.refused
+        ? 'rejected'
+        : out.applied
+          ? 'snapshot'
+          : 'snapshot_chunk';
+    return { kind, msgId: env.msgId, counts: ZERO };
+  }
+
+  private async control(env: Parsed, m: CheckedMessage): Promise<InboundOutcome> {
     const body = controlBodySchema.safeParse(env.body);
     if (!body.success)
-      return this.rejectMany(env.msgId, payload, 'invalid_body', body.error.issues, 'body');
-    const control: ControlBody = body.data;
-    const reply = (status: string, extra: Record<string, unknown> = {}): InboundOutcome => ({
-      kind: 'control',
+      return this.rejectMany(
+        env.msgId,
+        null,
+        'invalid_body',
+        body.error.issues,
+        m.sentAt,
+        'body',
+        m,
+      );
+    const out = await this.sink.control(m, body.data);
+    return {
+      kind: out.duplicate ? 'duplicate' : out.reused ? 'rejected' : 'control',
       msgId: env.msgId,
-      results: [],
-      direct: [
-        {
-          type: 'control.result',
-          payload: { inReplyTo: env.msgId, action: control.action, status, reasons: [], ...extra },
-        },
-      ],
-    });
-    if (control.action === 'resync') {
-      return {
-        ...reply('accepted'),
-        syncRequest: { reason: 'resync', haveSeq: this.sink.lastSeq(), inReplyTo: env.msgId },
-      };
-    }
-    if (!this.controls) {
-      return reply('rejected', {
-        reasons: [
-          {
-            path: 'body.action',
-            code: 'control_failed',
-            message: 'this unit has no handler for controls',
-          },
-        ],
-      });
-    }
-    try {
-      const out = await this.controls.handle(control, { controlId: env.msgId });
-      return reply(out.status, { detail: out.detail ?? {}, reasons: out.reasons ?? [] });
-    } catch (err) {
-      return reply('rejected', {
-        reasons: [{ path: 'body', code: 'control_failed', message: (err as Error).message }],
-      });
-    }
+      counts: ZERO,
+      ...(body.data.action === 'resync' && !out.duplicate && !out.reused ? { resync: true } : {}),
+    };
+  }
+
+  private receipt(env: Parsed): InboundOutcome {
+    const body = receiptBodySchema.safeParse(env.body);
+    if (!body.success)
+      return this.rejectMany(
+        env.msgId,
+        null,
+        'invalid_body',
+        body.error.issues,
+        sentAtOf(env),
+        'body',
+      );
+    this.sink.receipt(body.data.ranges);
+    return { kind: 'receipt', msgId: env.msgId, counts: ZERO };
   }
 
   private reject(
     msgId: string | null,
-    payload: Buffer,
+    payload: Buffer | null,
     code: LinkRejectionCode,
     message: string,
+    sentAt: number | null,
+    m?: CheckedMessage,
   ): InboundOutcome {
-    return this.rejectWith(msgId, payload, [{ path: '', code, message }]);
+    return this.rejectWith(msgId, payload, [{ path: '', code, message }], sentAt, m);
   }
 
   private rejectMany(
     msgId: string | null,
-    payload: Buffer,
+    payload: Buffer | null,
     code: LinkRejectionCode,
     issues: readonly z.core.$ZodIssue[],
+    sentAt: number | null,
     prefix = '',
+    m?: CheckedMessage,
   ): InboundOutcome {
     const reasons = issues.slice(0, 20).map((i) => ({
       path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
       code: i.code === 'unrecognized_keys' ? 'unknown_field' : code,
       message: i.message,
     }));
-    return this.rejectWith(msgId, payload, reasons);
+    return this.rejectWith(msgId, payload, reasons, sentAt, m);
   }
 
   private rejectWith(
     msgId: string | null,
-    payload: Buffer,
+    payload: Buffer | null,
     reasons: RejectionReason[],
+    sentAt: number | null,
+    m?: CheckedMessage,
   ): InboundOutcome {
-    // Prefixed so a forged message can never occupy the id of a real future command.
-    const commandId = `rejected:${msgId ?? randomUUID()}`;
-    this.sink.recordRejected({ source: 'mqtt', commandId, raw: auditText(payload), reasons });
-    const result: CommandResult = {
-      commandId,
-      status: 'rejected',
-      bookingId: null,
-      currentVersion: null,
+    this.sink.rejected({
+      msgId,
+      channel: m?.channel ?? 'unknown',
+      raw: m?.raw ?? (payload ? auditText(payload) : null),
       reasons,
-    };
-    return { kind: 'rejected', msgId, results: [result], direct: [] };
+      sentAt,
+    });
+    return { kind: 'rejected', msgId, counts: { ...ZERO, rejected: 1 } };
   }
 }
 
-function isDiskFull(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
+function sqliteCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
 }
 
-/**
- * The disk is full: nothing was committed and nothing can be recorded, so the answer goes straight
- * back on the results topic (not through the outbox) and the message is acknowledged as refused.
- * The cloud resends later; the agent also asks for a snapshot once space returns (storage.recovered).
- */
-function storageFull(env: Parsed | null): InboundOutcome {
+/** A commit that failed for a reason that clears (busy, locked, I/O): not acknowledged, comes again. */
+export function isRetryableStorage(err: unknown): boolean {
+  const c = sqliteCode(err);
+  return (
+    c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_LOCKED') || c.startsWith('SQLITE_IOERR')
+  );
+}
+
+export function isStorageFull(err: unknown): boolean {
+  return sqliteCode(err) === 'SQLITE_FULL';
+}
+
+/** The answers to a message that could not be applied because the disk is full. */
+function storageFull(env: Parsed | null, channel: string | null): InboundOutcome {
   const reasons: RejectionReason[] = [
     { path: '', code: 'storage_full', message: LINK_REJECTIONS.storage_full },
   ];
-  const parsed = env ? wireCommandBatchBodySchema.safeParse(env.body) : null;
-  const ids = parsed?.success
-    ? parsed.data.commands.map((c) => (c as { commandId?: unknown }).commandId)
-    : [];
-  const commandIds = ids.filter((c): c is string => typeof c === 'string');
-  const results: CommandResult[] = (
-    commandIds.length > 0 ? commandIds : [`rejected:${env?.msgId ?? randomUUID()}`]
-  ).map((commandId) => ({
-    commandId,
-    status: 'rejected',
-    bookingId: null,
-    currentVersion: null,
-    reasons,
-  }));
-  return {
-    kind: 'rejected',
-    msgId: env?.msgId ?? null,
-    results,
-    direct: results.map((r) => ({
-      type: 'command.result',
-      payload: { ...r, inReplyTo: env?.msgId ?? null },
-    })),
-  };
+  const msgId = env?.msgId ?? null;
+  const direct: NonNullable<InboundOutcome['direct']> = [];
+  if (channel === 'control') {
+    const action = (env?.body as { action?: unknown } | undefined)?.action;
+    direct.push({
+      type: 'control.result',
+      payload: {
+        inReplyTo: msgId,
+        action: String(action),
+        status: 'rejected',
+        detail: {},
+        reasons,
+      },
+    });
+  } else {
+    const parsed = channel === 'cmd' ? wireCommandBatchBodySchema.safeParse(env?.body) : null;
+    const ids = parsed?.success
+      ? parsed.data.commands
+          .map((c) => (c as { commandId?: unknown }).commandId)
+          .filter((c): c is string => typeof c === 'string')
+      : [];
+    for (const commandId of ids.length > 0 ? ids : [`rejected:${msgId ?? 'unknown'}`])
+      direct.push({
+        type: 'command.result',
+        payload: {
+          commandId,
+          status: 'rejected',
+          bookingId: null,
+          currentVersion: null,
+          reasons,
+          inReplyTo: msgId,
+        },
+      });
+  }
+  return { kind: 'rejected', msgId, counts: { ...ZERO, rejected: direct.length }, direct };
+}
+
+function sentAtOf(env: Parsed): number {
+  return Date.parse(env.sentAt);
 }
 
 function msgIdOf(json: unknown): string | null {

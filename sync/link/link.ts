@@ -1,48 +1,45 @@
 /**
  * The unit's link to the cloud. One MQTT 5 connection at a time (client id = unit id, persistent
  * session), replaced by a fresh one after a backoff-with-jitter delay whenever it drops. Inbound
- * commands are applied durably before their PUBACK (mqtt.js `handleMessage` callback); the outbox is
- * drained in order with QoS 1. Offline is normal: nothing else in the agent waits on this.
+ * messages are applied durably before their PUBACK (mqtt.js `handleMessage` callback); the outbox is
+ * drained in order with QoS 1 and every critical event is kept until the cloud receipts it; a needed
+ * snapshot is asked for until it arrives. Offline is normal: nothing else in the agent waits on this.
  */
 import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
-import type { EventBody, StatusBody, SyncRequestBody, TopicPayloads } from '../contract/bodies.js';
-import { PROTOCOL_VERSION, type Envelope } from '../contract/envelope.js';
+import type { SyncRequestBody } from '../contract/bodies.js';
 import { loadPublicKey } from '../contract/signing.js';
-import { CHANNELS, topicFor, type OutboundChannel } from '../contract/topics.js';
+import { topicFor, type InboundChannel } from '../contract/topics.js';
 import {
   silentLogger,
-  type ControlHandler,
   type HealthSource,
   type InboundSink,
   type LinkClock,
   type LinkLogger,
   type LinkMeta,
-  type OutboxRow,
   type OutboxSource,
 } from '../ports.js';
 import { Backoff } from './backoff.js';
 import { OutboxDrainer } from './drainer.js';
 import { InboundProcessor, type InboundOutcome } from './inbound.js';
 import { redactUrl, unitClientOptions } from './mqtt-options.js';
+import { envelopeFor, publishOn, publishRow, statusBody, type Publisher } from './publish.js';
+import { SnapshotRequester } from './snapshot-requests.js';
 
 export const CONNECT_COUNT_KEY = 'mqtt_connect_count';
-/** Safety net for outbox rows written without a kick (the runner, the scheduler). */
+/** Safety net for outbox rows written without a kick, and the receipt re-send sweep. */
 const POLL_MS = 5000;
-/** A gap seen on every message until healed must not turn into a flood of sync requests. */
-const SYNC_REQUEST_MIN_INTERVAL_MS = 10_000;
+const SUBSCRIBED: readonly InboundChannel[] = ['cmd', 'snapshot', 'control', 'receipts'];
 
 export interface SyncLinkDeps {
   unitId: string;
   config: MqttConfig;
-  sink: InboundSink;
+  sink: InboundSink & { abandonSnapshot?: () => void; snapshotInProgress?: string | null };
   outbox: OutboxSource;
   meta: LinkMeta;
   clock: LinkClock;
   log?: LinkLogger;
-  controls?: ControlHandler;
   health?: HealthSource;
   /** e.g. `(fn) => store.tx(fn)`: marks a burst of PUBACKs sent in one commit. */
   transaction?: <T>(fn: () => T) => T;
@@ -62,6 +59,7 @@ export interface LinkState {
   nextRetryAt: number | null;
   lastError: string | null;
   backlog: number;
+  unreceipted: number;
   oldestUnsentAt: number | null;
   inFlight: number;
   eventsSent: number;
@@ -70,6 +68,7 @@ export interface LinkState {
   duplicates: number;
   rejected: number;
   syncRequests: number;
+  snapshotNeeded: string | null;
   snapshotInProgress: string | null;
 }
 
@@ -85,6 +84,8 @@ export class SyncLink extends EventEmitter<LinkEvents> {
   private readonly log: LinkLogger;
   private readonly backoff: Backoff;
   private readonly drainer: OutboxDrainer;
+  private readonly requests: SnapshotRequester;
+  private readonly pub: Publisher;
   private inbound: InboundProcessor | null = null;
   private client: MqttClient | null = null;
   private phase: LinkState['phase'] = 'stopped';
@@ -92,11 +93,10 @@ export class SyncLink extends EventEmitter<LinkEvents> {
   private retryTimer: unknown = null;
   private heartbeatTimer: unknown = null;
   private pollTimer: unknown = null;
+  private chunkTimer: unknown = null;
   private startedAt = 0;
-  private pendingSync: SyncRequestBody | null = null;
   /** True once the broker acknowledged our subscriptions on the current connection. */
   private subscribed = false;
-  private lastSyncRequest = { key: '', at: Number.NEGATIVE_INFINITY };
   private readonly s = {
     lastContactAt: null as number | null,
     connectedSince: null as number | null,
@@ -113,36 +113,47 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     super();
     this.cfg = deps.config;
     this.log = deps.log ?? silentLogger;
+    this.pub = { unitId: deps.unitId, now: () => deps.clock.now() };
     this.backoff = new Backoff(this.cfg.reconnect.minMs, this.cfg.reconnect.maxMs, deps.random);
     this.drainer = new OutboxDrainer(
       deps.outbox,
       {
         window: this.cfg.drainWindow,
         maxRows: this.cfg.outboxMaxRows,
+        resendAfterMs: this.cfg.resendAfterSec * 1000,
         transaction: deps.transaction,
       },
       deps.clock,
       this.log,
     );
+    this.requests = new SnapshotRequester({
+      clock: deps.clock,
+      needed: () => deps.sink.snapshotNeeded(),
+      send: (body) => this.sendSyncRequest(body),
+      minMs: this.cfg.snapshotRequest.minSec * 1000,
+      maxMs: this.cfg.snapshotRequest.maxSec * 1000,
+    });
   }
 
   /** Begins connecting and returns at once: the agent never waits for the network. */
   async start(): Promise<void> {
     if (!this.stopped) return;
     const keys = this.cfg.signature.publicKeys.map(loadPublicKey);
-    this.inbound = new InboundProcessor(
-      this.deps.sink,
-      {
-        unitId: this.deps.unitId,
-        maxPayloadBytes: this.cfg.maxPayloadBytes,
-        signatureRequired: this.cfg.signature.required,
-        publicKeys: keys,
+    this.inbound = new InboundProcessor(this.deps.sink, {
+      unitId: this.deps.unitId,
+      maxPayloadBytes: this.cfg.maxPayloadBytes,
+      signatureRequired: this.cfg.signature.required,
+      publicKeys: keys,
+      freshness: {
+        maxAgeMs: this.cfg.freshness.maxAgeSec * 1000,
+        maxFutureMs: this.cfg.freshness.maxFutureSec * 1000,
+        controlMaxAgeMs: this.cfg.freshness.controlMaxAgeSec * 1000,
       },
-      this.deps.controls ?? null,
-    );
+    });
     this.stopped = false;
     this.startedAt = this.deps.clock.now();
     this.drainer.enforceBound(true);
+    this.requests.start();
     this.schedulePoll();
     this.connect();
   }
@@ -152,18 +163,18 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.phase = 'stopped';
-    for (const t of [this.retryTimer, this.heartbeatTimer, this.pollTimer]) {
+    this.requests.stop();
+    for (const t of [this.retryTimer, this.heartbeatTimer, this.pollTimer, this.chunkTimer]) {
       if (t !== null) this.deps.clock.clearTimeout(t);
     }
-    this.retryTimer = this.heartbeatTimer = this.pollTimer = null;
+    this.retryTimer = this.heartbeatTimer = this.pollTimer = this.chunkTimer = null;
     const client = this.client;
     this.client = null;
     this.drainer.detach();
     if (!client) return;
     if (client.connected) {
-      await withTimeout(this.publishOn(client, 'status', this.statusBody('offline')), 2000).catch(
-        () => undefined,
-      );
+      const body = this.status('offline', this.connectCount(), this.deps.clock.now());
+      await withTimeout(publishOn(this.pub, client, 'status', body), 2000).catch(() => undefined);
       await withTimeout(client.endAsync(false, { reasonCode: 0 }), 2000).catch(() =>
         client.end(true),
       );
@@ -177,9 +188,10 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     this.drainer.kick();
   }
 
-  /** Ask the cloud for a snapshot (e.g. from the diagnostics "force resync" action). */
+  /** Ask the cloud for a snapshot now (the diagnostics "force resync", space back after a full disk). */
   requestSync(reason: SyncRequestBody['reason'] = 'resync'): void {
-    this.sendSyncRequest({ reason, haveSeq: this.deps.sink.lastSeq() }, true);
+    this.deps.sink.needSnapshot(reason);
+    this.requests.poke({ force: true });
   }
 
   state(): LinkState {
@@ -191,12 +203,13 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       url: redactUrl(this.cfg.url),
       lastContactAt: this.s.lastContactAt,
       connectedSince: this.s.connectedSince,
-      connectCount: this.deps.meta.getNumber(CONNECT_COUNT_KEY) ?? 0,
+      connectCount: this.connectCount(),
       sessionPresent: this.s.sessionPresent,
       lastSeq: this.deps.sink.lastSeq(),
       nextRetryAt: this.s.nextRetryAt,
       lastError: this.s.lastError,
       backlog: backlog.count,
+      unreceipted: this.deps.outbox.unreceipted(),
       oldestUnsentAt: backlog.oldestCreatedAt,
       inFlight: this.drainer.stats.inFlight,
       eventsSent: this.drainer.stats.sent,
@@ -205,20 +218,31 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       duplicates: this.s.duplicates,
       rejected: this.s.rejected,
       syncRequests: this.s.syncRequests,
-      snapshotInProgress: this.inbound?.snapshotInProgress ?? null,
+      snapshotNeeded: this.deps.sink.snapshotNeeded()?.reason ?? null,
+      snapshotInProgress: this.deps.sink.snapshotInProgress ?? null,
     };
+  }
+
+  private connectCount(): number {
+    return this.deps.meta.getNumber(CONNECT_COUNT_KEY) ?? 0;
+  }
+
+  private status(state: 'online' | 'lost' | 'offline', connectCount: number, since: number) {
+    return statusBody(state, connectCount, since, this.deps.sink.lastSeq());
   }
 
   private connect(): void {
     if (this.stopped) return;
     this.retryTimer = null;
     this.s.nextRetryAt = null;
-    const connectCount = (this.deps.meta.getNumber(CONNECT_COUNT_KEY) ?? 0) + 1;
-    const will = this.envelope('status', {
-      state: 'lost',
-      connectCount,
-      since: new Date(this.deps.clock.now()).toISOString(),
-      lastSeq: this.deps.sink.lastSeq(),
+    const connectCount = this.connectCount() + 1;
+    // The will is built now but published by the broker only after willDelaySec without us: it says
+    // so in `since`, which is after this connection's birth, and carries this connection's count —
+    // a "newest wins" consumer orders by (connectCount, online before lost).
+    const now = this.deps.clock.now();
+    const willAt = now + this.cfg.willDelaySec * 1000;
+    const will = envelopeFor<'status'>(this.pub, this.status('lost', connectCount, willAt), {
+      sentAt: willAt,
     });
     let client: MqttClient;
     try {
@@ -262,10 +286,10 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     this.s.sessionPresent = connack.sessionPresent;
     this.s.lastError = null;
     this.log.info({ connectCount, sessionPresent: connack.sessionPresent }, 'mqtt connected');
-    void this.publishOn(client, 'status', this.statusBody('online')).catch(() => undefined);
-    const topics = (['cmd', 'snapshot', 'control'] as const).map((c) =>
-      topicFor(this.deps.unitId, c),
+    void publishOn(this.pub, client, 'status', this.status('online', connectCount, now)).catch(
+      () => undefined,
     );
+    const topics = SUBSCRIBED.map((c) => topicFor(this.deps.unitId, c));
     client.subscribe(topics, { qos: 1 }, (err) => {
       if (client !== this.client) return;
       if (err) {
@@ -278,18 +302,19 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       this.subscribed = true;
       this.emit('connected', { sessionPresent: connack.sessionPresent, connectCount });
     });
-    const lastSeq = this.deps.sink.lastSeq();
-    if (this.pendingSync) {
-      this.sendSyncRequest(this.pendingSync, true);
-    } else if (!connack.sessionPresent) {
+    if (!connack.sessionPresent) {
       // No session: whatever the broker queued for us while we were away is gone (a broker restart
-      // without persistence, an expired session). Ask for the full picture.
-      this.sendSyncRequest(
-        { reason: lastSeq === null ? 'never_synced' : 'session_lost', haveSeq: lastSeq },
-        true,
-      );
+      // without persistence, an expired session). Ask for the full picture until it arrives.
+      try {
+        this.deps.sink.needSnapshot(
+          this.deps.sink.lastSeq() === null ? 'never_synced' : 'session_lost',
+        );
+      } catch (err) {
+        this.log.warn({ err }, 'could not record that a snapshot is needed; asking anyway');
+      }
     }
-    this.drainer.attach((row) => this.publishRow(client, row));
+    this.requests.poke({ force: true });
+    this.drainer.attach((row) => publishRow(this.pub, client, row));
     this.scheduleHeartbeat(0);
   }
 
@@ -321,22 +346,30 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     inbound.handle(packet.topic, payload).then(
       (out) => {
-        this.count(out);
-        for (const d of out.direct) {
-          void this.publishOn(client, 'results', this.directEvent(d.type, d.payload)).catch(
-            () => undefined,
-          );
+        this.s.commandsApplied += out.counts.applied;
+        this.s.duplicates += out.counts.duplicates + (out.kind === 'duplicate' ? 1 : 0);
+        this.s.rejected += out.counts.rejected;
+        for (const d of out.direct ?? []) {
+          const body = {
+            eventId: crypto.randomUUID(),
+            type: d.type,
+            class: 'critical' as const,
+            createdAt: new Date(this.deps.clock.now()).toISOString(),
+            payload: d.payload,
+          };
+          void publishOn(this.pub, client, 'results', body).catch(() => undefined);
         }
-        if (out.syncRequest) {
-          this.sendSyncRequest(out.syncRequest, out.syncRequest.reason === 'resync');
-        }
+        this.watchSnapshotChunks(out);
+        // A new need (a gap, a resync) is asked for at once; the requester repeats it until healed.
+        if (out.resync || this.deps.sink.snapshotNeeded())
+          this.requests.poke(out.resync && out.msgId ? { inReplyTo: out.msgId } : {});
         this.drainer.kick();
         this.emit('inbound', out);
         cb(); // the PUBACK: only now, after the commit above
       },
       (err: unknown) => {
-        // The change did not commit (disk full, I/O error). No PUBACK; drop the connection so the
-        // broker redelivers the message on the next session.
+        // The change did not commit (a busy store, an I/O error). No PUBACK; drop the connection so
+        // the broker delivers the message again on the next session.
         this.s.lastError = `apply failed: ${(err as Error).message}`;
         this.log.error({ err }, 'applying an inbound message failed; not acknowledging it');
         cb(err as Error);
@@ -345,102 +378,27 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     );
   }
 
-  private count(out: InboundOutcome): void {
-    for (const r of out.results) {
-      if (r.status === 'duplicate') this.s.duplicates++;
-      else if (r.status === 'rejected') this.s.rejected++;
-      else this.s.commandsApplied++;
-    }
+  /** Chunks that stop arriving are dropped and the snapshot asked for again. */
+  private watchSnapshotChunks(out: InboundOutcome): void {
+    if (out.kind !== 'snapshot_chunk' && out.kind !== 'snapshot') return;
+    if (this.chunkTimer !== null) this.deps.clock.clearTimeout(this.chunkTimer);
+    this.chunkTimer = null;
+    if (out.kind === 'snapshot') return;
+    this.chunkTimer = this.deps.clock.setTimeout(() => {
+      this.chunkTimer = null;
+      this.deps.sink.abandonSnapshot?.();
+      this.requests.poke({ force: true });
+    }, this.cfg.snapshotRequest.chunkTimeoutSec * 1000);
   }
 
-  private sendSyncRequest(body: SyncRequestBody, force: boolean): void {
-    const now = this.deps.clock.now();
-    // Only the same request repeated (a gap seen again on every message) is throttled.
-    const key = `${body.reason}:${body.haveSeq}`;
-    if (
-      !force &&
-      key === this.lastSyncRequest.key &&
-      now - this.lastSyncRequest.at < SYNC_REQUEST_MIN_INTERVAL_MS
-    ) {
-      return;
-    }
+  private sendSyncRequest(body: SyncRequestBody): boolean {
     const client = this.client;
-    if (!client || this.phase !== 'connected') {
-      this.pendingSync = body;
-      return;
-    }
-    this.lastSyncRequest = { key, at: now };
-    this.pendingSync = null;
+    if (!client || this.phase !== 'connected') return false;
     this.s.syncRequests++;
     this.log.info({ ...body }, 'asking the cloud for a snapshot');
     this.emit('syncRequested', body);
-    this.publishOn(client, 'sync-request', body).catch(() => {
-      this.pendingSync = body;
-    });
-  }
-
-  private publishRow(client: MqttClient, row: OutboxRow): Promise<void> {
-    const body: EventBody = {
-      eventId: row.eventId,
-      type: row.type,
-      class: row.class,
-      createdAt: row.createdAt,
-      payload: row.payload,
-    };
-    const channel = row.type === 'command.result' ? 'results' : 'events';
-    return this.publishOn(client, channel, body, { msgId: row.eventId, seq: row.seq });
-  }
-
-  private directEvent(type: string, payload: Record<string, unknown>): EventBody {
-    return {
-      eventId: randomUUID(),
-      type,
-      class: 'critical',
-      createdAt: this.deps.clock.now(),
-      payload,
-    };
-  }
-
-  private statusBody(state: StatusBody['state']): StatusBody {
-    return {
-      state,
-      connectCount: this.deps.meta.getNumber(CONNECT_COUNT_KEY) ?? 0,
-      since: new Date(this.deps.clock.now()).toISOString(),
-      lastSeq: this.deps.sink.lastSeq(),
-    };
-  }
-
-  private envelope<C extends OutboundChannel>(
-    _channel: C,
-    body: TopicPayloads[C],
-    ids: { msgId?: string; seq?: number } = {},
-  ): Envelope<TopicPayloads[C]> {
-    return {
-      v: PROTOCOL_VERSION,
-      msgId: ids.msgId ?? randomUUID(),
-      unitId: this.deps.unitId,
-      ...(ids.seq !== undefined ? { seq: ids.seq } : {}),
-      sentAt: new Date(this.deps.clock.now()).toISOString(),
-      body,
-    };
-  }
-
-  private publishOn<C extends OutboundChannel>(
-    client: MqttClient,
-    channel: C,
-    body: TopicPayloads[C],
-    ids: { msgId?: string; seq?: number } = {},
-  ): Promise<void> {
-    const spec = CHANNELS[channel];
-    const payload = JSON.stringify(this.envelope(channel, body, ids));
-    return new Promise((resolve, reject) => {
-      client.publish(
-        topicFor(this.deps.unitId, channel),
-        payload,
-        { qos: spec.qos, retain: spec.retain },
-        (err) => (err ? reject(err) : resolve()),
-      );
-    });
+    void publishOn(this.pub, client, 'sync-request', body).catch(() => undefined);
+    return true;
   }
 
   private scheduleHeartbeat(delayMs = this.cfg.heartbeatSec * 1000): void {
@@ -453,10 +411,11 @@ export class SyncLink extends EventEmitter<LinkEvents> {
         uptimeSec: Math.max(0, Math.floor((this.deps.clock.now() - this.startedAt) / 1000)),
         lastSeq: this.deps.sink.lastSeq(),
         backlog: this.deps.outbox.backlog().count,
-        connectCount: this.deps.meta.getNumber(CONNECT_COUNT_KEY) ?? 0,
+        unreceipted: this.deps.outbox.unreceipted(),
+        connectCount: this.connectCount(),
         ...(this.deps.health ? { health: safeHealth(this.deps.health) } : {}),
       };
-      void this.publishOn(client, 'heartbeat', body).catch(() => undefined);
+      void publishOn(this.pub, client, 'heartbeat', body).catch(() => undefined);
       this.scheduleHeartbeat();
     }, delayMs);
   }
@@ -465,7 +424,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     this.pollTimer = this.deps.clock.setTimeout(() => {
       if (this.stopped) return;
       this.drainer.enforceBound();
-      this.drainer.kick();
+      this.drainer.sweep();
       this.schedulePoll();
     }, POLL_MS);
   }

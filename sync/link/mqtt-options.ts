@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
 import type { MqttConfig } from '../config.js';
+import { PACKET_LIMIT_FACTOR } from '../contract/limits.js';
 
 export class TlsFileError extends Error {
   override name = 'TlsFileError';
@@ -34,9 +35,13 @@ export function unitClientOptions(unitId: string, cfg: MqttConfig, will: Will): 
     reconnectPeriod: 0,
     manualConnect: true,
     resubscribe: false,
-    // No maximumPacketSize: a broker silently drops what exceeds it, and an oversized command must
-    // be seen, rejected with a reason and kept for audit (rule 8).
-    properties: { sessionExpiryInterval: cfg.sessionExpirySec },
+    // A maximum packet size above the payload limit (sync/contract/limits.ts): a message a little
+    // too large still arrives and is refused with a reason (rule 8); one far larger is dropped by
+    // the broker instead of being buffered whole in the unit's memory.
+    properties: {
+      sessionExpiryInterval: cfg.sessionExpirySec,
+      maximumPacketSize: Math.min(2 ** 28, cfg.maxPayloadBytes * PACKET_LIMIT_FACTOR),
+    },
     will: {
       topic: will.topic,
       payload: Buffer.from(will.payload),

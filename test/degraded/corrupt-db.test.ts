@@ -19,7 +19,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
 import { MigrationError } from '../../agent/store/db.js';
 import { SNAPSHOT_NEEDED_KEY } from '../../agent/store/corrupt-recovery.js';
-import { requestSnapshotWhenNeeded } from '../../agent/storage-sync.js';
 import { Agent } from '../../agent/app.js';
 import { FakeClock } from '../../agent/clock.js';
 import { parseConfig } from '../../agent/config/config.js';
@@ -116,16 +115,11 @@ describe('degraded mode: corrupted database at start', () => {
     });
     await agent.start();
     const store = agent.store;
-    const asked: string[] = [];
-    const handlers: ((out: { kind: string }) => void)[] = [];
-    // The link seen through its port: records what the wiring asks of it.
-    requestSnapshotWhenNeeded(store, {
-      requestSync: (r) => asked.push(r),
-      on: (_ev, fn) => handlers.push(fn),
-    });
-    expect(asked).toEqual(['resync']);
-    for (const h of handlers) h({ kind: 'snapshot' });
-    expect(store.meta.get(SNAPSHOT_NEEDED_KEY)).toBe('');
+    // The need is recorded for the link: it asks for a snapshot until one heals it.
+    expect(agent.sync.snapshotNeeded()).toMatchObject({ reason: 'recovered_from_corruption' });
+    store.tx(() => agent.sync.position.noteSnapshot(0, clock.now()));
+    expect(agent.sync.snapshotNeeded()).toBeNull();
+    expect(store.meta.get(SNAPSHOT_NEEDED_KEY)).toBeNull();
     expect(store.outbox.pending(10).map((x) => x.type)).toContain(
       'store.recovered_from_corruption',
     );

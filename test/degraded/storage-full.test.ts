@@ -47,11 +47,12 @@ describe('degraded mode: disk full', () => {
     });
     e.apply([upsert(held)]);
     const unitId = e.config.unitId;
-    const inbound = new InboundProcessor(e.agent.applier, {
+    const inbound = new InboundProcessor(e.agent.sync, {
       unitId,
       maxPayloadBytes: 4 * 1024 * 1024,
       signatureRequired: false,
       publicKeys: [],
+      freshness: { maxAgeMs: 86_400_000, maxFutureMs: 300_000, controlMaxAgeMs: 600_000 },
     });
 
     nearlyFull(e, 3);
@@ -60,14 +61,14 @@ describe('degraded mode: disk full', () => {
     );
     const out = await inbound.handle(topicFor(unitId, 'cmd'), commandMessage(unitId, 1, big));
     expect(out.kind).toBe('rejected');
-    expect(out.results).toHaveLength(400);
-    expect(out.results[0]).toMatchObject({
+    // Answered directly on the results topic, one per command: the outbox cannot take a row.
+    expect(out.direct).toHaveLength(400);
+    expect(out.direct![0]!.payload).toMatchObject({
       commandId: 'full-0',
       status: 'rejected',
       reasons: [{ code: 'storage_full' }],
+      inReplyTo: 'm-1',
     });
-    // Answered directly on the results topic: the outbox cannot take a row.
-    expect(out.direct).toHaveLength(400);
     expect(e.agent.store.bookings.get('new-0')).toBeNull();
     const status = storeStatus(e.agent.store, e.clock.now()).storage;
     expect(status.state).toBe('full');
@@ -85,7 +86,11 @@ describe('degraded mode: disk full', () => {
       topicFor(unitId, 'cmd'),
       commandMessage(unitId, 2, [upsert(booking({ id: 'after' }), 'after-1')]),
     );
-    expect(again.results[0]).toMatchObject({ status: 'accepted' });
+    expect(again.kind).toBe('commands');
+    const answer = e.agent.store.outbox
+      .pending(1000)
+      .find((x) => x.type === 'command.result' && x.payload.commandId === 'after-1');
+    expect(answer?.payload).toMatchObject({ status: 'accepted', inReplyTo: 'm-2' });
     expect(e.agent.store.storage.view()).toMatchObject({ state: 'ok' });
     const recovered = e.agent.store.outbox
       .pending(1000)

@@ -50,7 +50,7 @@ describe('/livez and /readyz', () => {
         reconnect: { minMs: 50, maxMs: 200 },
         signature: { required: false },
       }),
-      sink: d.agent.applier,
+      sink: d.agent.sync,
       outbox: store.outbox,
       meta: store.meta,
       clock,

@@ -68,7 +68,7 @@ beforeAll(async () => {
       url: broker.url,
       signature: { required: false },
     }),
-    sink: d.agent.applier,
+    sink: d.agent.sync,
     outbox: store.outbox,
     meta: store.meta,
     clock: new SystemClock(),

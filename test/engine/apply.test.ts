@@ -1,3 +1,4 @@
+import { applySnapshot } from '../../agent/bookings/snapshot.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEngine, booking, upsert, cancel, type Engine, T0 } from '../support/engine.js';
 
@@ -52,16 +53,30 @@ describe('applying booking commands (one validation path)', () => {
     expect(e.agent.store.bookings.get('late')?.status).toBe('active');
   });
 
-  it('answers a redelivered command id with the original result and changes nothing', async () => {
+  it('answers a redelivered command with its original result and changes nothing', async () => {
     e = await startEngine();
     const cmd = upsert(booking({ id: 'dup' }), 'same-id');
     const [first] = e.apply([cmd]);
-    const before = e.agent.store.outbox.backlog().count;
-    const [again] = e.apply([{ ...cmd, booking: { ...cmd.booking, version: 9 } }]);
     expect(first!.status).toBe('accepted');
-    expect(again).toMatchObject({ status: 'duplicate', currentVersion: 1 });
+    const [again] = e.apply([structuredClone(cmd)]);
+    expect(again).toMatchObject({ status: 'duplicate', currentVersion: 1, commandId: 'same-id' });
     expect(e.agent.store.bookings.get('dup')?.version).toBe(1);
-    expect(e.agent.store.outbox.backlog().count).toBe(before);
+    // The duplicate is answered through the outbox too, carrying the first answer whole.
+    const answers = e.agent.store.outbox
+      .pending(100)
+      .filter((x) => x.type === 'command.result' && x.payload.commandId === 'same-id');
+    expect(answers.map((x) => x.payload.status)).toEqual(['accepted', 'duplicate']);
+    expect(answers[1]!.payload.original).toMatchObject({ status: 'accepted', currentVersion: 1 });
+  });
+
+  it('a command id reused for another command is refused (command_id_reused), not taken for a duplicate', async () => {
+    e = await startEngine();
+    const cmd = upsert(booking({ id: 'reuse' }), 'c-9');
+    expect(e.apply([cmd])[0]!.status).toBe('accepted');
+    const [reused] = e.apply([{ ...cmd, booking: { ...cmd.booking, version: 9 } }]);
+    expect(reused).toMatchObject({ status: 'rejected', commandId: 'c-9' });
+    expect(reused!.reasons[0]).toMatchObject({ code: 'command_id_reused', path: 'commandId' });
+    expect(e.agent.store.bookings.get('reuse')?.version).toBe(1);
   });
 
   it('rejects invalid commands with a reason per problem, keeps them for audit, and keeps running', async () => {
@@ -142,14 +157,17 @@ describe('applying booking commands (one validation path)', () => {
       upsert(booking({ id: 'keep', version: 1 })),
       upsert(booking({ id: 'drop', version: 1 })),
     ]);
-    const results = e.agent.applier.applySnapshot(
+    const out = applySnapshot(
+      e.agent.store,
+      e.agent.applier,
       {
         snapshotId: 'snap-1',
+        asOf: 0,
         bookings: [booking({ id: 'keep', version: 2 }), booking({ id: 'new', version: 1 })],
       },
       { source: 'test' },
     );
-    expect(results.filter((r) => r.status === 'accepted')).toHaveLength(3);
+    expect(out).toMatchObject({ accepted: 2, cancelled: ['drop'], notApplied: [] });
     expect(e.agent.store.bookings.get('keep')?.version).toBe(2);
     expect(e.agent.store.bookings.get('new')?.status).toBe('active');
     expect(e.agent.store.bookings.get('drop')?.status).toBe('cancelled');

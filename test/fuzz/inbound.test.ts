@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
-import { applierFor } from '../../agent/lifecycle/index.js';
-import { ControlHandler } from '../../agent/controls.js';
+import { standaloneSink } from '../../agent/sync-sink.js';
+import { silentLogger } from '../../agent/log.js';
 import { FakeClock } from '../../agent/clock.js';
 import { InboundProcessor, type InboundOutcome } from '../../sync/link/inbound.js';
 import { topicFor } from '../../sync/contract/topics.js';
@@ -29,12 +29,18 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'companion-fuzz-'));
   store = Store.open(join(dir, 'companion.db'));
   const clock = new FakeClock(T0);
-  const { applier, lifecycle } = applierFor(store, clock, permissivePolicy());
-  inbound = new InboundProcessor(
-    applier,
-    { unitId: UNIT, maxPayloadBytes: 16 * 1024, signatureRequired: false, publicKeys: [] },
-    new ControlHandler(store, clock, lifecycle, () => undefined),
-  );
+  const { sink } = standaloneSink(store, clock, permissivePolicy(), silentLogger());
+  inbound = new InboundProcessor(sink, {
+    unitId: UNIT,
+    maxPayloadBytes: 16 * 1024,
+    signatureRequired: false,
+    publicKeys: [],
+    freshness: {
+      maxAgeMs: 10 * 365 * 86_400_000,
+      maxFutureMs: 10 * 365 * 86_400_000,
+      controlMaxAgeMs: 10 * 365 * 86_400_000,
+    },
+  });
 });
 afterAll(() => {
   process.off('unhandledRejection', onUnhandled);
@@ -46,9 +52,34 @@ const STATUSES = ['accepted', 'rejected', 'ignored_stale', 'duplicate'];
 
 const seen = { accepted: 0, rejected: 0 };
 
+let afterSeq = 0;
+
+/** Every answer the unit wrote for the message: a known status, and reasons for a refusal. */
 function assertClear(out: InboundOutcome): void {
-  expect(['commands', 'snapshot_chunk', 'snapshot', 'control', 'rejected']).toContain(out.kind);
-  for (const r of out.results) {
+  expect([
+    'commands',
+    'snapshot_chunk',
+    'snapshot',
+    'control',
+    'receipt',
+    'duplicate',
+    'rejected',
+  ]).toContain(out.kind);
+  const rows = store.outbox.pending(100_000, afterSeq);
+  afterSeq = rows.at(-1)?.seq ?? afterSeq;
+  const results = rows
+    .filter((x) => x.type === 'command.result' || x.type === 'control.result')
+    .map(
+      (x) =>
+        x.payload as {
+          status: string;
+          bookingId?: string | null;
+          reasons: { code: string; message: string }[];
+        },
+    );
+  if (out.kind === 'rejected')
+    expect(results.length + (out.direct?.length ?? 0)).toBeGreaterThan(0);
+  for (const r of results) {
     expect(STATUSES).toContain(r.status);
     if (r.status === 'accepted') seen.accepted++;
     if (r.status === 'rejected') seen.rejected++;
@@ -62,7 +93,7 @@ function assertClear(out: InboundOutcome): void {
     if (r.status === 'accepted' && r.bookingId)
       expect(store.bookings.get(r.bookingId)).not.toBeNull();
   }
-  for (const d of out.direct) expect(['command.result', 'control.result']).toContain(d.type);
+  for (const d of out.direct ?? []) expect(['command.result', 'control.result']).toContain(d.type);
 }
 
 const topic = fc.constantFrom(

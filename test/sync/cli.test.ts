@@ -71,7 +71,7 @@ describe('companion-cloud CLI', () => {
       expect(JSON.parse(bad.stdout).reasons[0].code).toBe('invalid_callee');
       const cancelled = await run(['cancel', 'unit-cli', 'cli-1', '--version', '2', ...common]);
       expect(JSON.parse(cancelled.stdout)).toMatchObject({ status: 'accepted' });
-      expect(unit.applier.lastSeq()).toBe(3);
+      expect(unit.lastSeq()).toBe(3);
     } finally {
       await unit.stop();
     }

@@ -152,9 +152,13 @@ describe('crash and broker loss', () => {
     expect(req).toMatchObject({ haveSeq: 1 });
     expect(unit.bookings()).toEqual({ h1: { version: 1, status: 'active' } });
 
-    // The next command reveals the gap too; the cloud answers with a snapshot of its truth.
+    // The next command reveals where the gap is: the open request says so; the cloud answers with a
+    // snapshot of its truth.
     await cloud.book('unit-heal', booking('h3', 1));
-    await until(() => requests.find((r) => r.reason === 'gap'), 'gap request');
+    await until(
+      () => requests.find((r) => r.reason === 'session_lost' && r.gotSeq === 3),
+      'the request, now with the gap',
+    );
     const snap = await cloud.snapshot(
       'unit-heal',
       [booking('h1', 1), booking('h2', 1), booking('h3', 1)],
@@ -163,7 +167,7 @@ describe('crash and broker loss', () => {
       },
     );
     expect(snap.applied).toMatchObject({ bookings: 3, rejected: 0 });
-    expect(unit.applier.lastSeq()).toBe(3);
+    expect(unit.lastSeq()).toBe(3);
     expect(unit.bookings()).toEqual({
       h1: { version: 1, status: 'active' },
       h2: { version: 1, status: 'active' },

@@ -45,7 +45,7 @@ describe('sync link', () => {
     const r = await cloud.book(unit.unitId, booking('b1', 1));
     expect(r).toMatchObject({ status: 'accepted', bookingId: 'b1', currentVersion: 1 });
     expect(unit.bookings()).toEqual({ b1: { version: 1, status: 'active' } });
-    expect(unit.applier.lastSeq()).toBe(1);
+    expect(unit.lastSeq()).toBe(1);
   });
 
   it('applies a batch of many changes in one message, each with its own result', async () => {
@@ -122,6 +122,13 @@ describe('sync link', () => {
 
   it('detects a sequence gap, asks for a snapshot, and is healed by it', async () => {
     const { unit, cloud, seen, sequences } = await setup();
+    // A unit that never had the full picture asks first; the cloud answers with its (empty) set.
+    await until(
+      () => bodies(seen, 'sync-request').find((b) => b.reason === 'never_synced'),
+      'never_synced request',
+    );
+    await cloud.snapshot(unit.unitId, [], { wait: true });
+    expect(unit.sink.snapshotNeeded()).toBeNull();
     await cloud.book(unit.unitId, booking('keep', 1));
     await cloud.book(unit.unitId, booking('drop', 1));
     // A command the unit never receives (lost in flight): the cloud's sequence moves on.
@@ -134,14 +141,14 @@ describe('sync link', () => {
     );
     expect(req).toMatchObject({ haveSeq: 2, gotSeq: 4 });
     // The gap keeps lastSeq where the contiguous sequence ended until a snapshot heals it.
-    expect(unit.applier.lastSeq()).toBe(2);
+    expect(unit.lastSeq()).toBe(2);
     const snap = await cloud.snapshot(
       unit.unitId,
       [booking('keep', 1), booking('after-gap', 1), booking('new', 1)],
       { wait: true, chunkSize: 2 },
     );
     expect(snap.applied).toMatchObject({ bookings: 3 });
-    expect(unit.applier.lastSeq()).toBe(4);
+    expect(unit.lastSeq()).toBe(4);
     expect(unit.bookings()).toEqual({
       'after-gap': { version: 1, status: 'active' },
       drop: { version: 1, status: 'cancelled' },

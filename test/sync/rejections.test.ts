@@ -57,12 +57,13 @@ function resultWithCode(code: string): Promise<Result> {
   }, `result with ${code}`);
 }
 
+/** The audit record of a refused message, by the `rejected:<msgId>` id of its answer. */
 function audit(commandId: string): { status: string; raw: string | null } | undefined {
   return unit.store.db
     .prepare<[string], { status: string; raw: string | null }>(
-      'SELECT status, raw FROM commands WHERE command_id = ?',
+      `SELECT status, raw FROM messages WHERE msg_id = ? AND status = 'rejected'`,
     )
-    .get(commandId);
+    .get(commandId.replace(/^rejected:/, ''));
 }
 
 const upsert = (b: Record<string, unknown>) => ({
@@ -115,10 +116,22 @@ describe('bad input at the link', () => {
     );
   });
 
-  it('rejects an oversized payload (payload_too_large)', async () => {
-    await cloud.publishRaw(topicFor(UNIT, 'cmd'), JSON.stringify({ pad: 'x'.repeat(10_000) }));
+  it('rejects an oversized payload (payload_too_large); one past the packet limit never reaches the unit', async () => {
+    // Over the 4 KiB payload limit, under the advertised packet limit (2 x): seen, refused, kept.
+    await cloud.publishRaw(topicFor(UNIT, 'cmd'), JSON.stringify({ pad: 'x'.repeat(6_000) }));
     const r = await resultWithCode('payload_too_large');
     expect(audit(r.commandId)?.raw?.length).toBeLessThan(9000);
+    // Far past it: the broker drops it before the unit would buffer it (MQTT 5 maximumPacketSize).
+    const before = unit.store.db.prepare('SELECT count(*) AS n FROM messages').get() as {
+      n: number;
+    };
+    await cloud.publishRaw(topicFor(UNIT, 'cmd'), JSON.stringify({ pad: 'x'.repeat(200_000) }));
+    expect(await cloud.book(UNIT, booking('after-big', 1))).toMatchObject({ status: 'accepted' });
+    const after = unit.store.db.prepare('SELECT count(*) AS n FROM messages').get() as {
+      n: number;
+    };
+    expect(after.n).toBe(before.n + 1); // only the booking above
+    expect(unit.link.state().connected).toBe(true);
   });
 
   it('rejects unknown fields in the envelope and in the body, and an unknown version', async () => {
@@ -173,7 +186,11 @@ describe('bad input at the link', () => {
   it('kept running and the accepted state is unchanged', async () => {
     expect(unit.link.state()).toMatchObject({ connected: true });
     expect(unit.link.state().rejected).toBeGreaterThanOrEqual(10);
-    expect(unit.bookings()).toEqual({ baseline: { version: 5, status: 'active' } });
+    // Only the bookings sent well-formed are held: nothing refused changed anything.
+    expect(unit.bookings()).toEqual({
+      baseline: { version: 5, status: 'active' },
+      'after-big': { version: 1, status: 'active' },
+    });
     expect(await cloud.book(UNIT, booking('still-works', 1))).toMatchObject({ status: 'accepted' });
   });
 });

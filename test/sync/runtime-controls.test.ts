@@ -86,7 +86,7 @@ describe('cloud controls through the production wiring', () => {
   it('a redelivered control is a duplicate, not a second call', async () => {
     const env = cloud.envelope(UNIT, 'control', { action: 'test-call', callee: '+4915123456780' });
     await cloud.publishEnvelope(UNIT, 'control', env);
-    await until(() => rt.agent.store.commands.get(env.msgId), 'the first delivery is recorded');
+    await until(() => rt.agent.store.messages.get(env.msgId), 'the first delivery is recorded');
     const testRuns = () =>
       (
         rt.agent.store.db.prepare(`SELECT count(*) AS n FROM runs WHERE kind = 'test'`).get() as {
@@ -95,14 +95,21 @@ describe('cloud controls through the production wiring', () => {
       ).n;
     const before = testRuns();
     await cloud.publishEnvelope(UNIT, 'control', env);
-    await until(
+    const dup = await until(
       () =>
         bodies().find((b) => {
-          const text = JSON.stringify(b);
-          return text.includes(env.msgId) && text.includes('"duplicate"');
+          const p = b.payload as { inReplyTo?: string; status?: string } | undefined;
+          return (
+            b.type === 'control.result' && p?.inReplyTo === env.msgId && p.status === 'duplicate'
+          );
         }),
       'a duplicate result',
     );
+    // The duplicate carries the first answer whole, run id included.
+    const first = (dup.payload as { original: { status: string; detail: { runId: string } } })
+      .original;
+    expect(first.status).toBe('accepted');
+    expect(rt.agent.store.runs.get(first.detail.runId)).toMatchObject({ kind: 'test' });
     expect(testRuns()).toBe(before);
   });
 

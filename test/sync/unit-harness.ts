@@ -1,17 +1,18 @@
 /**
- * A unit for sync tests: a real SQLite file in a temp dir, the real CommandApplier and Outbox, and
- * the SyncLink pointed at the test broker. The cloud side is the project's own CloudClient.
+ * A unit for sync tests: a real SQLite file in a temp dir, the real sync sink (apply path, run
+ * lifecycle, de-duplication, sync position) and Outbox, and the SyncLink pointed at the test broker.
+ * The cloud side is the project's own CloudClient.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applierFor } from '../../agent/lifecycle/index.js';
+import { standaloneSink } from '../../agent/sync-sink.js';
+import { createLogger } from '../../agent/log.js';
 import { DialPolicy } from '../../agent/policy/dial-policy.js';
 import { SystemClock } from '../../agent/clock.js';
 import { Store } from '../../agent/store/store.js';
 import { mqttConfigSchema, type MqttConfigInput } from '../../sync/config.js';
 import { SyncLink } from '../../sync/link/link.js';
-import type { ControlHandler } from '../../sync/ports.js';
 import { generateSigningKeyPair } from '../../sync/contract/signing.js';
 import type { BookingInput } from '../../agent/bookings/schema.js';
 
@@ -21,7 +22,6 @@ export interface UnitOptions {
   unitId?: string;
   dir?: string;
   mqtt?: MqttConfigInput;
-  controls?: ControlHandler;
 }
 
 export function startUnit(url: string, opts: UnitOptions = {}) {
@@ -29,7 +29,12 @@ export function startUnit(url: string, opts: UnitOptions = {}) {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'companion-sync-'));
   const store = Store.open(join(dir, 'companion.db'));
   const clock = new SystemClock();
-  const { applier } = applierFor(store, clock, new DialPolicy());
+  const { sink, applier, lifecycle } = standaloneSink(
+    store,
+    clock,
+    new DialPolicy(),
+    createLogger({ level: 'silent' }),
+  );
   const config = mqttConfigSchema.parse({
     enabled: true,
     url,
@@ -41,19 +46,22 @@ export function startUnit(url: string, opts: UnitOptions = {}) {
   const link = new SyncLink({
     unitId,
     config,
-    sink: applier,
+    sink,
     outbox: store.outbox,
     meta: store.meta,
     clock,
-    ...(opts.controls ? { controls: opts.controls } : {}),
     transaction: (fn) => store.tx(fn),
   });
+  store.onOutboxCommit(() => link.kick());
   return {
     unitId,
     dir,
     store,
     applier,
+    sink,
+    lifecycle,
     link,
+    lastSeq: () => sink.lastSeq(),
     async start() {
       await link.start();
       return this;
