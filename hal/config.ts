@@ -28,8 +28,15 @@ export const atModemConfigSchema = z.object({
   commandTimeoutMs: ms.default(5_000),
   /** ATD can take longer than ordinary commands on some networks. */
   dialTimeoutMs: ms.default(20_000),
-  /** AT+CLCC poll period while a call is up (backs up URCs, detects a silent modem). */
+  /** AT+CLCC poll period while a call is up and the modem gives no call-state URCs. */
   callPollMs: ms.default(1_000),
+  /** Once URCs carry the call state, the poll is only a heartbeat that notices a silent modem. */
+  callHeartbeatMs: ms.default(5_000),
+  /**
+   * How long ATD may go without a result before the dial counts as accepted and held: some modems
+   * answer OK only when the callee picks up. An ERROR within this window rejects the dial.
+   */
+  dialAcceptMs: ms.default(2_000),
   /** Status refresh (signal, registration, operator, time) while idle. */
   statusPollMs: ms.default(60_000),
   reopenBackoff: z.object({ initialMs: ms.default(1_000), maxMs: ms.default(30_000) }).prefault({}),
@@ -37,6 +44,12 @@ export const atModemConfigSchema = z.object({
   reopenAttemptsBeforeReset: z.number().int().positive().default(3),
   /** Reset attempts (CFUN=1,1) before the power-cycle hook. */
   resetAttemptsBeforePowerCycle: z.number().int().positive().default(1),
+  /**
+   * At most this many AT+CFUN=1,1 resets per recovery episode (and never to a modem that answers):
+   * after that, and after the power-cycle budget, the driver only reopens the port at maxMs.
+   */
+  maxResetsPerEpisode: z.number().int().nonnegative().default(2),
+  maxPowerCyclesPerEpisode: z.number().int().nonnegative().default(1),
   /** Optional power-cycle hook, argv form (e.g. ["/usr/lib/companion/modem-power", "cycle"]). */
   powerCycleCommand: z.array(z.string()).min(1).nullable().default(null),
   powerCycleTimeoutMs: ms.default(30_000),

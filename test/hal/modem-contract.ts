@@ -21,6 +21,8 @@ export interface ModemHarness {
   advance(ms: number): Promise<void>;
   /** DTMF digits the simulated line received so far; absent for a driver without DTMF. */
   dtmfReceived?(): string;
+  /** Whether the simulated line carries no call (the modem was told to hang up). */
+  lineIdle?(): boolean;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,12 @@ export interface ModemContractOptions {
   silenceDetectUnits: number;
   /** How long, in units, recovery may take before the modem is ready again. */
   recoveryUnits: number;
+  /**
+   * False for a modem that gives no reason when an unanswered call ends (no cause in its URCs,
+   * free text in +CEER): a decline or a network refusal can then only be reported as
+   * `no_carrier` by `network`, which the suite checks instead (never `failed` or `busy`).
+   */
+  reportsEndCauses?: boolean;
 }
 
 const NUMBER = '+4915123456789';
@@ -138,16 +146,19 @@ export function modemContract(
       expect(outcome).toMatchObject({ result: 'no_answer', answered: false, endedBy: 'timeout' });
     });
 
+    const causes = opts.reportsEndCauses ?? true;
+    const unexplained = { result: 'no_carrier', answered: false, endedBy: 'network' } as const;
+
     it('callee who declines ends rejected', async () => {
       await h.script(NUMBER, { outcome: 'rejected', alertAfterMs: u(1), afterMs: u(3) });
       const { outcome } = await dialAndFinish(20, 40);
-      expect(outcome).toMatchObject({ result: 'rejected', answered: false });
+      expect(outcome).toMatchObject(causes ? { result: 'rejected', answered: false } : unexplained);
     });
 
     it('network refusal ends failed', async () => {
       await h.script(NUMBER, { outcome: 'failed', afterMs: u(2), detail: 'unassigned number' });
       const { outcome } = await dialAndFinish(20, 40);
-      expect(outcome).toMatchObject({ result: 'failed', answered: false });
+      expect(outcome).toMatchObject(causes ? { result: 'failed', answered: false } : unexplained);
     });
 
     it('a dial the device refuses rejects with ModemError and leaves the line free', async () => {
@@ -279,6 +290,19 @@ export function modemContract(
       expect(outcome).toMatchObject({ result: 'completed', endedBy: 'local' });
       const late = await settle(call.sendDtmf!('1'), u(20)).catch((e: unknown) => e);
       expect((late as ModemError).code).toBe('not_ready');
+    });
+
+    it('stop() during a call ends it modem_error by modem, exactly once', async () => {
+      await h.script(NUMBER, { outcome: 'no_answer', alertAfterMs: u(1) });
+      const { states, dialing } = dialRecorded(30, 40);
+      const call = await settle(dialing, u(20));
+      await waitFor(() => stateNames(states).includes('alerting'), u(20));
+      await settle(h.modem.stop(), u(20));
+      const outcome = await settle(call.done, u(20));
+      expect(outcome).toMatchObject({ result: 'modem_error', answered: false, endedBy: 'modem' });
+      expect(stateNames(states).filter((s) => s === 'ended')).toHaveLength(1);
+      expect(h.modem.status().state).toBe('stopped');
+      expect(h.lineIdle?.() ?? true).toBe(true);
     });
 
     it('call state events also reach onEvent listeners, and status returns to ready', async () => {

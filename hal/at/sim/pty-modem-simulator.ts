@@ -10,12 +10,19 @@ import {
 } from '../../simulator/rules.js';
 import { systemTimers } from '../../system-timers.js';
 import type { HalTimers } from '../../types.js';
-import { AtModemEngine, type SimDialect } from './at-modem-engine.js';
+import { AtModemEngine } from './at-modem-engine.js';
+import {
+  type PersonalityName,
+  type SimDialect,
+  type SimTraits,
+  traitsOf,
+} from './personalities.js';
 
 export interface PtyModemSimulatorOptions {
   /** Path the driver opens (a symlink socat creates); the simulator's own end is `${link}.sim`. */
   link: string;
-  dialect: SimDialect;
+  /** A named personality (personalities.ts), a bare dialect, or traits. */
+  personality: PersonalityName | SimDialect | Partial<SimTraits>;
   rules?: SimRuleInput[];
   timers?: HalTimers;
   silentForMs?: number;
@@ -64,8 +71,10 @@ export class PtyModemSimulator {
     this.timers = o.timers ?? systemTimers;
     this.log = o.logger ?? stderrLogger;
     this.rules = new SimRuleBook(o.rules);
+    const traits = traitsOf(o.personality);
+    this.noise = { garbage: traits.garbage };
     this.engine = new AtModemEngine({
-      dialect: o.dialect,
+      traits,
       timers: this.timers,
       rules: this.rules,
       silentForMs: o.silentForMs ?? 1_500,
