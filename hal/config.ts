@@ -66,6 +66,8 @@ export const modemConfigSchema = z.object({
 export const alsaAudioConfigSchema = z.object({
   /** ALSA card for amixer (-c). */
   card: z.string().default('0'),
+  /** An ALSA control device for amixer (-D, e.g. "pulse", "hw:1"); overrides `card` when set. */
+  mixerDevice: z.string().min(1).optional(),
   /** ALSA PCM device for aplay (-D). */
   playbackDevice: z.string().default('default'),
   volumeControl: z.string().default('Master'),
@@ -90,8 +92,24 @@ export const simulatorAudioConfigSchema = z.object({
   playDurationMs: ms.default(0),
 });
 
+/** Prompt names become file names: no paths, no dots, nothing a shell or a traversal could use. */
+export const promptNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a prompt name: letters, digits, - and _');
+
+/** What every call does with the audio (hal/call-audio.ts, docs/hal.md "Audio around a call"). */
+export const callAudioConfigSchema = z.object({
+  /** Call volume, 0..100, set before the dial; the previous volume is restored after. */
+  volume: z.number().int().min(0).max(100).default(80),
+  /** Unmute before the dial (and put the mute state back after). */
+  unmute: z.boolean().default(true),
+  /** A chime or spoken prompt (`<promptsDir>/<name>.wav`) played before the dial; null = none. */
+  announcement: promptNameSchema.nullable().default(null),
+});
+
 export const audioConfigSchema = z.object({
   driver: z.enum(['simulator', 'alsa']).default('simulator'),
+  call: callAudioConfigSchema.prefault({}),
   simulator: simulatorAudioConfigSchema.prefault({}),
   alsa: alsaAudioConfigSchema.prefault({}),
 });
@@ -107,4 +125,5 @@ export type AtModemConfig = z.output<typeof atModemConfigSchema>;
 export type AudioConfig = z.output<typeof audioConfigSchema>;
 export type AudioConfigInput = z.input<typeof audioConfigSchema>;
 export type AlsaAudioConfig = z.output<typeof alsaAudioConfigSchema>;
+export type CallAudioConfig = z.output<typeof callAudioConfigSchema>;
 export type HalConfig = z.output<typeof halConfigSchema>;
