@@ -57,10 +57,25 @@ export const atModemConfigSchema = z.object({
   usbAudio: z.boolean().default(false),
 });
 
+/** hal.modem.modemmanager: for units where ModemManager owns the modem (docs/hal.md). */
+export const modemManagerConfigSchema = z.object({
+  /** A D-Bus address ("unix:path=/run/dbus/system_bus_socket"); null = the system bus. */
+  busAddress: z.string().min(1).nullable().default(null),
+  /** Which modem: null = the first with voice; else a substring of its object path, device or IMEI. */
+  modem: z.string().min(1).nullable().default(null),
+  /** Enable the modem when ModemManager has it disabled (nothing else on the unit would). */
+  enable: z.boolean().default(true),
+  /** A D-Bus call without an answer in this time fails (Modem.Enable can take seconds). */
+  callTimeoutMs: ms.default(30_000),
+  /** How often to look for ModemManager or the modem again while it is missing. */
+  rescanMs: ms.default(5_000),
+});
+
 export const modemConfigSchema = z.object({
-  driver: z.enum(['simulator', 'at']).default('simulator'),
+  driver: z.enum(['simulator', 'at', 'modemmanager']).default('simulator'),
   simulator: simulatorModemConfigSchema.prefault({}),
   at: atModemConfigSchema.prefault({}),
+  modemmanager: modemManagerConfigSchema.prefault({}),
 });
 
 export const alsaAudioConfigSchema = z.object({
@@ -122,6 +137,7 @@ export const halConfigSchema = z.object({
 export type ModemConfig = z.output<typeof modemConfigSchema>;
 export type ModemConfigInput = z.input<typeof modemConfigSchema>;
 export type AtModemConfig = z.output<typeof atModemConfigSchema>;
+export type ModemManagerConfig = z.output<typeof modemManagerConfigSchema>;
 export type AudioConfig = z.output<typeof audioConfigSchema>;
 export type AudioConfigInput = z.input<typeof audioConfigSchema>;
 export type AlsaAudioConfig = z.output<typeof alsaAudioConfigSchema>;

@@ -12,6 +12,6 @@ const DIALECTS = new Set(['quectel', 'simcom', 'generic']);
 for (const name of PERSONALITY_NAMES.filter((n) => !DIALECTS.has(n))) {
   modemContract(`AtSerialModem over a pty (personality ${name})`, () => makePtyHarness(name), {
     ...PTY_CONTRACT_OPTIONS,
-    reportsEndCauses: PERSONALITIES[name].ceerText === null,
+    endCauses: PERSONALITIES[name].ceerText === null ? 'all' : 'busy_only',
   });
 }

@@ -177,7 +177,11 @@ export class AtModemEngine {
       this.copsNumeric = copsFormat[1] === '2';
       return ok();
     }
-    if (cmd === 'AT+CLCC=?') return t.noClcc ? this.out('ERROR') : ok();
+    if (cmd === 'AT+CLCC=?') {
+      // A modem whose +CLCC can be unsolicited says so with the (0-1) range (SIMCom does).
+      if (t.noClcc) return this.out('ERROR');
+      return t.callUrcs === 'clcc' ? this.out('+CLCC: (0-1)', 'OK') : ok();
+    }
     if (cmd === 'AT+CFUN?') return this.out('+CFUN: 1', 'OK');
     if (cmd === 'AT+CFUN=1') return ok();
     if (cmd === 'AT+CPIN?') {
