@@ -57,7 +57,9 @@ export const CALL_REASON = {
   AUDIO_SETUP_FAILED: 7,
 } as const;
 
+/** MMModemStateFailedReason */
 const FAILED_REASONS = [
+  'none',
   'unknown',
   'SIM missing',
   'SIM error',
@@ -105,8 +107,8 @@ export function simStateOf(
   if (mmState === MODEM_STATE.FAILED && failedReason === 2) return 'absent';
   if (mmState === MODEM_STATE.FAILED && failedReason === 3) return 'error';
   if (!simPath || simPath === '/') return 'absent';
-  if (unlockRequired === 2 || mmState === MODEM_STATE.LOCKED) return 'pin_required'; // SIM_PIN
   if (unlockRequired === 4) return 'puk_required'; // SIM_PUK
+  if (unlockRequired === 2 || mmState === MODEM_STATE.LOCKED) return 'pin_required'; // SIM_PIN
   if (unlockRequired === 1) return 'ready'; // NONE
   return 'unknown';
 }

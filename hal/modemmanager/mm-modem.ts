@@ -314,6 +314,10 @@ export class ModemManagerModem implements Modem {
     const p = this.props;
     if (!p) return;
     const { state, reason } = modemStateOf(p.state, p.failedReason);
+    // The network's time is known once the modem is registered: read it then.
+    if (state === 'ready' && this.current.state !== 'ready' && this.current.state !== 'in_call') {
+      void this.readNetworkTime();
+    }
     this.current = {
       ...this.current,
       state: this.call && state === 'ready' ? 'in_call' : state,

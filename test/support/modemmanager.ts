@@ -11,7 +11,7 @@
  * by `stop()`, by stopAllModemManagers() and, as a last resort, on process exit.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PtyModemSimulator } from '../../hal/at/sim/pty-modem-simulator.js';
@@ -64,9 +64,13 @@ export class ModemManagerRig {
     return `unix:path=${join(this.dir, 'bus')}`;
   }
 
+  /** ModemManager's debug logs of this rig (one per start), concatenated. */
   get mmLog(): string {
-    const p = join(this.dir, 'mm.log');
-    return existsSync(p) ? readFileSync(p, 'utf8') : '';
+    if (!existsSync(this.dir)) return '';
+    return readdirSync(this.dir)
+      .filter((f) => /^mm-\d+\.log$/.test(f))
+      .map((f) => readFileSync(join(this.dir, f), 'utf8'))
+      .join('\n');
   }
 
   async start(): Promise<void> {
@@ -77,7 +81,22 @@ export class ModemManagerRig {
     const busSock = join(this.dir, 'bus');
     writeFileSync(join(this.dir, 'bus.conf'), BUS_CONFIG(busSock));
     this.spawn('dbus-daemon', ['--config-file', join(this.dir, 'bus.conf'), '--nofork']);
-    await until(() => existsSync(busSock) && existsSync(sock), 10_000, 'dbus-daemon and socat');
+    await until(() => existsSync(busSock) && existsSync(sock), 10_000, 'dbus-daemon');
+    await this.startModemManager();
+  }
+
+  /** ModemManager crashed: start it again (systemd would), with the same test profile. */
+  async restartModemManager(): Promise<void> {
+    const old = this.mm;
+    if (old) {
+      this.procs = this.procs.filter((p) => p !== old);
+      await killAndWait(old);
+    }
+    await this.startModemManager();
+  }
+
+  private async startModemManager(): Promise<void> {
+    const sock = join(this.dir, 'mm.sock');
     this.mm = this.spawn(
       MODEMMANAGER_BIN,
       [
@@ -87,7 +106,7 @@ export class ModemManagerRig {
         '--test-no-suspend-resume',
         '--log-level=DEBUG',
         '--log-timestamps',
-        `--log-file=${join(this.dir, 'mm.log')}`,
+        `--log-file=${join(this.dir, `mm-${this.procs.length}.log`)}`,
       ],
       { DBUS_SESSION_BUS_ADDRESS: this.busAddress },
     );
