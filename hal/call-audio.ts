@@ -159,7 +159,9 @@ export class AudioRoutedModem implements Modem {
     await this.step(record, 'prepare', 'volume', () => audio.setVolume(policy.volume));
     if (policy.unmute) await this.step(record, 'prepare', 'unmute', () => audio.setMute(false));
     if (announcement !== null) {
-      await this.step(record, 'prepare', 'announcement', () => audio.play(announcement));
+      await this.step(record, 'prepare', 'announcement', () =>
+        this.within(audio.play(announcement), policy.announcementTimeoutMs, 'announcement'),
+      );
     }
   }
 
@@ -176,6 +178,26 @@ export class AudioRoutedModem implements Modem {
     record.restoredAt = this.o.timers.now();
     const failures = record.failures.length;
     this.emit({ type: 'audio_restored', callId: record.callId, failures });
+  }
+
+  /** Rejects when `p` takes longer than `ms` (the step is then reported; `p` is left to finish). */
+  private within(p: Promise<void>, ms: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = this.o.timers.setTimeout(
+        () => reject(new Error(`${what} still playing after ${ms} ms; dialling anyway`)),
+        ms,
+      );
+      p.then(
+        () => {
+          this.o.timers.clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          this.o.timers.clearTimeout(timer);
+          reject(err as Error);
+        },
+      );
+    });
   }
 
   /** Runs one step; a failure is recorded and reported, never thrown. */

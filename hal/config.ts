@@ -120,6 +120,11 @@ export const callAudioConfigSchema = z.object({
   unmute: z.boolean().default(true),
   /** A chime or spoken prompt (`<promptsDir>/<name>.wav`) played before the dial; null = none. */
   announcement: promptNameSchema.nullable().default(null),
+  /**
+   * The dial waits for the announcement at most this long (it plays before the dial, so the call
+   * goes out its length later); a prompt that overruns is reported and the call goes out anyway.
+   */
+  announcementTimeoutMs: ms.default(15_000),
 });
 
 export const audioConfigSchema = z.object({

@@ -142,7 +142,8 @@ export function registrationOf(state: number): Registration {
  * to the 27.007 dBm figure the rest of the agent uses. Null when MM has no recent reading.
  */
 export function signalDbmOf(percent: number, recent: boolean): number | null {
-  if (!recent && percent === 0) return null;
+  // 0 % is what ModemManager reports before its first reading (even flagged recent), not a value.
+  if (percent <= 0 || !recent) return null;
   const rssi = Math.round((Math.min(100, Math.max(0, percent)) * 31) / 100);
   return -113 + 2 * rssi;
 }

@@ -11,7 +11,7 @@ import { AlsaAudio } from '../../hal/alsa/alsa-audio.js';
 import type { CommandRunner } from '../../hal/alsa/command-runner.js';
 import { AudioRoutedModem, type CallAudioEvent } from '../../hal/call-audio.js';
 import { callAudioConfigSchema } from '../../hal/config.js';
-import { SimulatorModem } from '../../hal/simulator/index.js';
+import { SimulatorAudio, SimulatorModem } from '../../hal/simulator/index.js';
 import type { SimBehaviorInput } from '../../hal/simulator/rules.js';
 
 const NUMBER = '+4915123456789';
@@ -184,6 +184,31 @@ describe('AudioRoutedModem', () => {
       'call ended',
       ...RESTORE,
     ]);
+  });
+
+  it('an announcement that overruns its limit is reported and the call goes out anyway', async () => {
+    const clock = new FakeClock();
+    const audio = new SimulatorAudio({ timers: clock, playDurationMs: 60_000 });
+    const inner = new SimulatorModem({ timers: clock });
+    inner.setRule(NUMBER, { outcome: 'busy', afterMs: 100 });
+    const modem = new AudioRoutedModem({
+      modem: inner,
+      audio,
+      policy: callAudioConfigSchema.parse({ announcement: 'long', announcementTimeoutMs: 5_000 }),
+      timers: clock,
+    });
+    const failures: string[] = [];
+    modem.onAudioEvent((e) => e.type === 'audio_failed' && failures.push(e.failure.detail));
+    await audio.start();
+    await modem.start();
+    const dialing = modem.dial(REQ);
+    await clock.advance(5_000);
+    const call = await dialing;
+    expect(inner.dials).toHaveLength(1);
+    expect(inner.dials[0]!.at - clock.now()).toBeGreaterThan(-100); // dialled at the 5 s limit
+    expect(failures).toEqual(['announcement still playing after 5000 ms; dialling anyway']);
+    await clock.advance(1_000);
+    expect((await call.done).result).toBe('busy');
   });
 
   it('passes everything else through to the modem it wraps', async () => {

@@ -132,7 +132,9 @@ export function modemContract(
       });
       const { outcome } = await dialAndFinish(5, 40);
       expect(outcome).toMatchObject({ result: 'completed', answered: true, endedBy: 'remote' });
-      expect(outcome.endedAt - outcome.answeredAt!).toBeGreaterThanOrEqual(u(9));
+      // Well past the 5-unit ring timeout. Not the full 10: a driver that polls for the state
+      // notes the answer up to one poll (200 ms over a pty) after it happened.
+      expect(outcome.endedAt - outcome.answeredAt!).toBeGreaterThanOrEqual(u(8));
     });
 
     it('busy line ends busy, never answered', async () => {

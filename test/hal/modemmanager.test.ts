@@ -42,6 +42,8 @@ describe('ModemManagerModem against ModemManager in test mode', () => {
     modem.onEvent((e) => events.push(e));
     await modem.start();
     await until(() => modem.status().state === 'ready', 30_000, 'ready');
+    // ModemManager reads the signal right after registering (0 % until then, reported as null).
+    await until(() => modem.status().signalDbm !== null, 15_000, 'a signal reading');
     expect(modem.status()).toMatchObject({
       driver: 'modemmanager',
       sim: 'ready',
@@ -169,6 +171,8 @@ describe('ModemManager enum mappings', () => {
     expect(signalDbmOf(67, true)).toBe(-71);
     expect(signalDbmOf(100, true)).toBe(-51);
     expect(signalDbmOf(0, false)).toBeNull();
+    expect(signalDbmOf(0, true)).toBeNull(); // ModemManager's value before its first reading
+    expect(signalDbmOf(67, false)).toBeNull();
     expect(parseNetworkTime('2026-12-01T22:23:53+01')).toBe(Date.UTC(2026, 11, 1, 21, 23, 53));
     expect(parseNetworkTime('2026-12-01T22:23:53Z')).toBe(Date.UTC(2026, 11, 1, 22, 23, 53));
     expect(parseNetworkTime('1980-01-06T00:00:00Z')).toBeNull(); // a boot default, not network time
