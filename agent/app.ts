@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import type { Config } from './config/config.js';
 import type { Audio, Modem } from '../hal/types.js';
+import type { CallAudioStatus } from '../hal/call-audio.js';
 import { Store } from './store/store.js';
 import type { OpenOptions } from './store/db.js';
 import { ClockTrust, type TrustState } from './clock-trust.js';
@@ -51,6 +52,8 @@ export interface AgentDeps {
   dbPath?: string;
   openOptions?: OpenOptions;
   random?: () => number;
+  /** The audio around calls, for diagnostics (main wires AudioRoutedModem.callAudioStatus). */
+  callAudio?: () => CallAudioStatus;
   /** Observers, e.g. for metrics and benchmarks. */
   observe?: {
     onDial?: (run: RunRow, latenessMs: number | null) => void;
@@ -279,6 +282,10 @@ export class Agent {
   }
   get modem(): Modem {
     return this.d.modem;
+  }
+  /** Audio status and the last call's audio (null when the wiring has no call audio). */
+  callAudio(): CallAudioStatus | null {
+    return this.d.callAudio?.() ?? null;
   }
   get config(): Config {
     return this.d.config;

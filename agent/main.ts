@@ -7,6 +7,8 @@ import { SystemClock } from './clock.js';
 import { createLogger, LogRing, type Logger } from './log.js';
 import type { Config } from './config/config.js';
 import { createAudio, createModem } from '../hal/factory.js';
+import { AudioRoutedModem } from '../hal/call-audio.js';
+import { reportCallAudio } from './call-audio-report.js';
 import { DialPolicy } from './policy/dial-policy.js';
 import { backupsFor, refuseOnFailedUpgrade } from './store/upgrade-guard.js';
 import { systemdWatchdog } from './watchdog/index.js';
@@ -34,13 +36,20 @@ export async function startRuntime(
 ): Promise<Runtime> {
   const log = logger ?? createLogger({ level: config.log.level });
   const clock = new SystemClock(config.clock.offsetMs);
-  const modem = createModem(config.hal.modem, {
-    timers: clock,
-    logger: log.child({ component: 'modem' }),
-  });
   const audio = createAudio(config.hal.audio, {
     timers: clock,
     logger: log.child({ component: 'audio' }),
+  });
+  // Every call routes, sets and restores the audio around itself (issue 12, docs/hal.md).
+  const modem = new AudioRoutedModem({
+    modem: createModem(config.hal.modem, {
+      timers: clock,
+      logger: log.child({ component: 'modem' }),
+    }),
+    audio,
+    policy: config.hal.audio.call,
+    timers: clock,
+    logger: log.child({ component: 'call-audio' }),
   });
   // Back the store up before any migration; a failed upgrade refuses to start, naming the backup.
   const backups = backupsFor(config.dataDir, config.backups.keep);
@@ -61,8 +70,16 @@ export async function startRuntime(
       ...(config.storage.maxPageCount > 0 ? { maxPageCount: config.storage.maxPageCount } : {}),
     },
     observe: metrics.observers(),
+    callAudio: () => modem.callAudioStatus(),
   });
   await refuseOnFailedUpgrade(backups, () => agent.start());
+  const offCallAudio = reportCallAudio({
+    source: modem,
+    store: () => agent.store,
+    clock,
+    logger: log,
+    onFailure: (phase, step) => metrics.audioFailure(phase, step),
+  });
   if (backups.lastBackup())
     log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
   const link = config.mqtt.enabled ? await startLink(config, agent, clock, log) : null;
@@ -88,6 +105,7 @@ export async function startRuntime(
       await diagnostics.stop();
       await link?.stop();
       await agent.stop();
+      offCallAudio();
     },
   };
 }

@@ -11,6 +11,19 @@ import { startBroker } from '../test/support/mosquitto.js';
 import { benchUnit, futureBooking, waitFor } from './sync-unit.js';
 import { percentile, round } from './stats.js';
 
+/** A telemetry payload for the drain measurement. */
+function benchMark(i: number) {
+  return {
+    runId: `bench-${i}`,
+    bookingId: null,
+    slotAt: new Date(0).toISOString(),
+    attemptId: `a-${i}`,
+    attemptNo: 1,
+    agentId: 'bench',
+    at: new Date().toISOString(),
+  };
+}
+
 export async function run(): Promise<Record<string, number>> {
   const keys = generateSigningKeyPair();
   const broker = await startBroker();
@@ -68,7 +81,7 @@ export async function run(): Promise<Record<string, number>> {
     const rows = 10_000;
     unit.store.tx(() => {
       for (let i = 0; i < rows; i++)
-        unit.store.outbox.add('audio.failed', { bench: i }, Date.now()); // any telemetry type
+        unit.store.outbox.add('attempt.alerting', benchMark(i), Date.now()); // a telemetry event
     });
     t0 = performance.now();
     await unit.link.start();

@@ -6,6 +6,7 @@ import {
 } from './config.js';
 import { AlsaAudio } from './alsa/alsa-audio.js';
 import { AtSerialModem } from './at/at-serial-modem.js';
+import { ModemManagerModem } from './modemmanager/mm-modem.js';
 import { type HalLogger, silentLogger } from './logger.js';
 import { SimulatorAudio } from './simulator/simulator-audio.js';
 import { SimulatorModem } from './simulator/simulator-modem.js';
@@ -37,6 +38,8 @@ export function createModem(config: ModemConfigInput | undefined, deps: HalDeps)
       });
     case 'at':
       return new AtSerialModem({ config: cfg.at, timers: deps.timers, logger });
+    case 'modemmanager':
+      return new ModemManagerModem({ config: cfg.modemmanager, timers: deps.timers, logger });
   }
 }
 

@@ -12,7 +12,15 @@ export {
   type SimRuleInput,
 } from './simulator/index.js';
 export { AtSerialModem, type AtSerialModemOptions } from './at/at-serial-modem.js';
+export { ModemManagerModem, type ModemManagerModemOptions } from './modemmanager/mm-modem.js';
 export { AlsaAudio, type AlsaAudioOptions } from './alsa/alsa-audio.js';
+export {
+  AudioRoutedModem,
+  type AudioRoutedModemOptions,
+  type CallAudioEvent,
+  type CallAudioFailure,
+  type CallAudioStatus,
+} from './call-audio.js';
 export {
   type CommandRunner,
   type CommandResult,

@@ -24,3 +24,12 @@ export function maskNumber(number: string): string {
   if (number.length <= 2) return '*'.repeat(number.length);
   return '*'.repeat(number.length - 2) + number.slice(-2);
 }
+
+/**
+ * Masks every phone number in a free-text line (a URC, a CEER text) before it reaches a log:
+ * any run of three or more digits, with or without a leading +, keeps only its last two digits.
+ * Short codes and emergency numbers ("112") are numbers too; single status digits ("1,0,2") stay.
+ */
+export function maskNumbersIn(text: string): string {
+  return text.replace(/\+?\d{3,}/g, (n) => maskNumber(n));
+}

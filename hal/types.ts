@@ -31,6 +31,11 @@ export interface DialRequest {
   ringTimeoutMs: number;
   /** If an answered call lasts this long, the driver hangs up and ends with `completed` (endedBy `timeout`). */
   maxDurationMs: number;
+  /**
+   * The prompt played before the dial so the resident knows a call is coming (a name in the
+   * prompts directory). Omitted = the unit's `hal.audio.call.announcement`; null = none.
+   */
+  announcement?: string | null;
 }
 
 export interface CallStateEvent {

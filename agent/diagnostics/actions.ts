@@ -3,6 +3,7 @@
  * knows about HTTP: inputs are already parsed, failures are DiagnosticsError with a domain code
  * (errors.ts maps them to status codes). Every action is logged and reported through the outbox.
  */
+import type { CallAudioStatus } from '../../hal/call-audio.js';
 import type { Agent } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { Logger, LogRing } from '../log.js';
@@ -74,7 +75,7 @@ export class DiagnosticsActions {
     return judgeReadiness(this.storeCheck(), agent.clockState(), modemView(agent.modem.status()));
   }
 
-  status(): UnitStatus & { verdict: Verdict; ready: Readiness } {
+  status(): UnitStatus & { verdict: Verdict; ready: Readiness; audio: CallAudioStatus | null } {
     const { agent, clock } = this.d;
     const s = unitStatus(agent.store, {
       unitId: agent.config.unitId,
@@ -86,7 +87,15 @@ export class DiagnosticsActions {
       mqtt: this.mqtt(),
     });
     const ready = this.readiness();
-    return { ...s, bootEpoch: agent.bootEpoch, verdict: judgeVerdict(ready, s), ready };
+    const audio = agent.callAudio(); // issue 12: audio state and the last call's audio
+    return { ...s, bootEpoch: agent.bootEpoch, audio, verdict: judgeVerdict(ready, s), ready };
+  }
+
+  /** Audio driver state, the call-audio policy and what the last call's audio did (issue 12). */
+  audio() {
+    return (
+      this.d.agent.callAudio() ?? { audio: null, policy: null, failures: null, lastCall: null }
+    );
   }
 
   system(): SystemSnapshot {
@@ -203,6 +212,7 @@ export class DiagnosticsActions {
       clockTrusted: agent.clockState()?.trusted === true,
       modemUsable: modemView(modem).usable,
       modemSignalDbm: modem.signalDbm,
+      audioOk: agent.callAudio()?.audio.ok ?? null,
       linkEnabled: mqtt.enabled !== false,
       linkConnected: mqtt.connected === true,
       uptimeSec: agent.uptimeMs() / 1000,

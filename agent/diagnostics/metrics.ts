@@ -18,6 +18,8 @@ export interface MetricReadings {
   clockTrusted: boolean;
   modemUsable: boolean;
   modemSignalDbm: number | null;
+  /** Null when the wiring has no call audio. */
+  audioOk: boolean | null;
   linkEnabled: boolean;
   linkConnected: boolean;
   uptimeSec: number;
@@ -31,6 +33,7 @@ export class DiagnosticsMetrics {
   private readonly calls: Counter<'outcome' | 'kind'>;
   private readonly lateness: Histogram;
   private readonly planPass: Histogram;
+  private readonly audioFailures: Counter<'phase' | 'step'>;
 
   constructor() {
     const registers = [this.registry];
@@ -50,6 +53,12 @@ export class DiagnosticsMetrics {
       name: 'companion_scheduler_pass_seconds',
       help: 'Duration of one scheduler planning pass',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
+      registers,
+    });
+    this.audioFailures = new Counter({
+      name: 'companion_audio_failures_total',
+      help: 'Audio steps around calls that failed (phase prepare|restore; the call still went out)',
+      labelNames: ['phase', 'step'],
       registers,
     });
     const read = () => this.readings?.() ?? null;
@@ -95,12 +104,20 @@ export class DiagnosticsMetrics {
     gauge('companion_clock_trusted', '1 when the wall clock is trusted', (r) => +r.clockTrusted);
     gauge('companion_modem_usable', '1 when a call can be placed now', (r) => +r.modemUsable);
     gauge('companion_modem_signal_dbm', 'Modem signal strength (dBm)', (r) => r.modemSignalDbm);
+    gauge('companion_audio_ok', '1 when the audio driver answers', (r) =>
+      r.audioOk === null ? null : +r.audioOk,
+    );
     gauge('companion_link_enabled', '1 when the MQTT link is configured', (r) => +r.linkEnabled);
     gauge('companion_link_connected', '1 when the MQTT link is connected', (r) => +r.linkConnected);
     gauge('companion_uptime_seconds', 'Seconds since the agent started', (r) => r.uptimeSec);
     gauge('companion_process_resident_memory_bytes', 'Resident set size of the agent process', () =>
       process.memoryUsage.rss(),
     );
+  }
+
+  /** A call-audio step failed (agent/call-audio-report.ts). */
+  audioFailure(phase: string, step: string): void {
+    this.audioFailures.inc({ phase, step });
   }
 
   /** Give the agent these, so calls and lateness are counted as they happen. */

@@ -90,6 +90,7 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
     { method: 'GET', path: '/v1/status', auth: true, handle: () => ({ json: actions.status() }) },
     { method: 'GET', path: '/v1/system', auth: true, handle: () => ({ json: actions.system() }) },
     { method: 'GET', path: '/v1/modem', auth: true, handle: () => ({ json: actions.modem() }) },
+    { method: 'GET', path: '/v1/audio', auth: true, handle: () => ({ json: actions.audio() }) },
     {
       method: 'GET',
       path: '/v1/calls',

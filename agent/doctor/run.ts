@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { checkAudio, checkSerial } from './checks-devices.js';
+import { checkModemOwner } from './checks-modem-owner.js';
 import { checkDataDir, checkDisk } from './checks-host.js';
 import { checkBroker, checkCertificates } from './checks-net.js';
 import { checkStore } from './checks-store.js';
@@ -51,6 +52,7 @@ export async function runDoctor(
     checkDataDir(config),
     ...checkStore(config, env),
     checkSerial(config),
+    checkModemOwner(config, env),
     checkAudio(config, env),
     await checkBroker(config, env),
     checkCertificates(config),

@@ -85,6 +85,7 @@ export function callSpecOf(b: Booking): CallSpec {
     maxDurationSec: b.maxDurationSec,
     retry: b.retry,
     allowQuietHours: b.allowQuietHours,
+    ...(b.announcement !== undefined ? { announcement: b.announcement } : {}),
   };
 }
 

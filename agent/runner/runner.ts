@@ -184,6 +184,7 @@ export class CallRunner {
             number: claim.number,
             ringTimeoutMs: run.call.ringTimeoutSec * 1000,
             maxDurationMs: run.call.maxDurationSec * 1000,
+            ...(run.call.announcement !== undefined ? { announcement: run.call.announcement } : {}),
           },
           onState,
         );

@@ -19,6 +19,8 @@ export interface CallSpec {
   maxDurationSec: number;
   retry: RetryPolicy;
   allowQuietHours: boolean;
+  /** The booking's announcement: a prompt name, null for none, absent for the unit's default. */
+  announcement?: string | null;
 }
 
 export interface RunRow {

@@ -93,7 +93,8 @@ export class AlsaAudio implements Audio {
   }
 
   private async amixer(args: string[]): Promise<void> {
-    const r = await this.run('amixer', ['-c', this.cfg.card, '-q', ...args], {
+    const target = this.cfg.mixerDevice ? ['-D', this.cfg.mixerDevice] : ['-c', this.cfg.card];
+    const r = await this.run('amixer', [...target, '-q', ...args], {
       timeoutMs: this.cfg.mixerTimeoutMs,
     });
     if (r.code !== 0) {

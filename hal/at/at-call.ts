@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type CallEnd, CallSession } from '../call-session.js';
-import type { HalLogger } from '../logger.js';
+import { type HalLogger, maskNumbersIn } from '../logger.js';
 import {
   type CallStateEvent,
   type DialRequest,
@@ -9,46 +9,54 @@ import {
   ModemError,
   type ModemEvent,
 } from '../types.js';
-import { AtTimeoutError } from './at-channel.js';
-import {
-  classifyCause,
-  type ClccEntry,
-  type EndClass,
-  parseCeer,
-  parseClcc,
-  parseDsci,
-  parseFinal,
-} from './responses.js';
+import { type AtResponse, AtTimeoutError } from './at-channel.js';
+import { type EndHint, mapEnd, readEndReason } from './call-end.js';
+import { type ClccEntry, parseClcc, parseDsci, parseEcav, parseFinal } from './responses.js';
 import type { Send } from './status-reader.js';
 
 export interface AtCallDeps {
   session: CallSession;
   req: DialRequest;
   send: Send;
+  timers: HalTimers;
+  /** AT+CLCC poll period while the modem gives no call-state URCs. */
   pollMs: number;
+  /** Poll period once URCs carry the call state (or +CLCC is not answered): a heartbeat only. */
+  heartbeatMs: number;
+  /** How long an aborted dial may take to report its end before the modem counts as silent. */
+  commandTimeoutMs: number;
   log: HalLogger;
   /** The modem stopped answering during the call: the driver ends the call and recovers. */
   onModemSilent(reason: string): void;
+  /** Aborts a dial whose final result is still outstanding (any character aborts call set-up). */
+  abortDial(): void;
 }
 
 /**
- * One outgoing voice call on an AT modem. State comes from whichever arrives first: vendor URCs
- * (Quectel ^DSCI, SIMCom +CLCC / VOICE CALL), plain NO CARRIER/BUSY, or the AT+CLCC poll, which
- * also serves as the heartbeat that notices a silent modem. The ring timeout and max duration are
- * enforced here, not trusted to the network.
+ * One outgoing voice call on an AT modem. State comes from whichever arrives first: call-state
+ * URCs (Quectel ^DSCI, SIMCom unsolicited +CLCC / VOICE CALL, ST-Ericsson/MediaTek *ECAV), plain
+ * NO CARRIER/BUSY, the result of an ATD the modem holds until the callee answers, or the AT+CLCC
+ * poll. Polling is the fallback: once URCs report the call, the poll drops to a heartbeat that
+ * only notices a silent modem. The ring timeout and max duration are enforced here, not trusted to
+ * the network.
  */
 export class AtCall {
   private localEnd: CallEnd | null = null;
   private ending = false;
   private seenInClcc = false;
   private emptyPolls = 0;
+  private urcDriven = false;
+  private clccAnswers = true;
+  /** The ATD is still outstanding (a modem that answers OK only once the callee picks up). */
+  private heldDial: Promise<void> | null = null;
+  /** A held ATD answered OK: the callee picked up, unless a URC or +CLCC says otherwise. */
+  private connectedHint = false;
 
   constructor(private readonly d: AtCallDeps) {}
 
   /** A new call with its session: state changes go to `onState` (guarded) and to `emit`. */
   static open(
     d: Omit<AtCallDeps, 'session'> & {
-      timers: HalTimers;
       onState: ((e: CallStateEvent) => void) | undefined;
       emit(e: ModemEvent): void;
     },
@@ -68,14 +76,29 @@ export class AtCall {
     return this.d.session;
   }
 
+  /** The dial was accepted (ATD answered OK): watch the call. */
   start(): void {
-    const { session, req } = this.d;
-    session.after(req.ringTimeoutMs, () => {
-      if (!session.answered) {
-        void this.hangup({ result: 'no_answer', endedBy: 'timeout', detail: 'ring timeout' });
-      }
-    });
+    this.armRingTimeout();
     this.schedulePoll();
+  }
+
+  /**
+   * The dial is accepted but its result is still outstanding: some modems hold ATD's OK until the
+   * callee answers (V.250 "OK on connect"). No command may be sent meanwhile (it would queue
+   * behind the ATD, or abort the dial), so state comes from URCs and from that result.
+   */
+  startHeld(atd: Promise<AtResponse>): void {
+    this.armRingTimeout();
+    this.heldDial = atd.then(
+      (r) => this.onHeldDialResult(r),
+      (err: unknown) => {
+        this.heldDial = null;
+        if (err instanceof AtTimeoutError && !this.session.ended) {
+          this.d.onModemSilent('no result for ATD');
+        }
+        // AtClosedError: the driver saw the port go and handles it.
+      },
+    );
   }
 
   /** Returns true when the line was about this call. */
@@ -87,17 +110,29 @@ export class AtCall {
     }
     const dsci = parseDsci(line);
     if (dsci) {
+      this.urcDriven = true;
       if (dsci.stat === 'ended') void this.endFromNetwork({ cause: dsci.cause });
       else this.apply(dsci);
       return true;
     }
+    const ecav = parseEcav(line);
+    if (ecav) {
+      if (!ecav.voice || !ecav.outgoing) return true;
+      this.urcDriven = true;
+      if (ecav.stat === 'ended') {
+        void this.endFromNetwork(ecav.busy ? { code: 'BUSY' } : { cause: ecav.cause });
+      } else this.apply(ecav);
+      return true;
+    }
     const clcc = parseClcc(line);
     if (clcc) {
+      this.urcDriven = true;
       if (clcc.stat === 'ended') void this.endFromNetwork({});
       else this.apply(clcc);
       return true;
     }
     if (line.startsWith('VOICE CALL: BEGIN')) {
+      this.urcDriven = true;
       this.markActive();
       return true;
     }
@@ -110,18 +145,25 @@ export class AtCall {
 
   /** The agent (or the driver's own timers) hangs up. Resolves once the modem confirmed it. */
   async hangup(end: CallEnd): Promise<void> {
-    const { session, send } = this.d;
+    const { session } = this.d;
     // Already ending on the network's word: hanging up now would overwrite the real reason.
     if (session.ended || this.localEnd || this.ending) return;
     this.localEnd = end;
     try {
-      let r = await send('AT+CHUP');
-      if (r.final.kind === 'error') r = await send('ATH'); // older firmware has no +CHUP
+      await this.clearLine();
       session.finish(end);
     } catch (err) {
       // A silent modem cannot hang up; the driver recovers it and the call ends as a modem error.
       if (err instanceof AtTimeoutError) this.d.onModemSilent('no response to hang-up');
     }
+  }
+
+  /**
+   * Frees the line after the driver already ended the call (stop): aborts a held dial, then
+   * AT+CHUP. Best effort, never throws; the outcome stays the one the driver recorded.
+   */
+  async release(): Promise<void> {
+    await this.clearLine().catch(() => {});
   }
 
   /** 27.007 AT+VTS, one tone per command (the form every dialect accepts). */
@@ -131,8 +173,12 @@ export class AtCall {
     if (!DTMF_DIGITS.test(tones)) {
       throw new ModemError('DTMF digits must be 0-9, *, #, A-D', 'dtmf_failed');
     }
+    // A URC may report the answer just before the held ATD's own OK: wait for that OK briefly.
+    if (this.heldDial && session.state === 'active') {
+      await this.settlesWithin(this.heldDial, this.d.commandTimeoutMs);
+    }
     for (const tone of tones) {
-      if (session.state !== 'active' || this.localEnd || this.ending) {
+      if (session.state !== 'active' || this.localEnd || this.ending || this.heldDial) {
         throw new ModemError('DTMF needs an answered call', 'not_ready');
       }
       let r;
@@ -158,6 +204,54 @@ export class AtCall {
     );
   }
 
+  private armRingTimeout(): void {
+    const { session, req } = this.d;
+    session.after(req.ringTimeoutMs, () => {
+      if (!session.answered) {
+        void this.hangup({ result: 'no_answer', endedBy: 'timeout', detail: 'ring timeout' });
+      }
+    });
+  }
+
+  /** Aborts a held dial (waiting for its result), then hangs up with CHUP, or ATH on old firmware. */
+  private async clearLine(): Promise<void> {
+    const held = this.heldDial;
+    if (held) {
+      this.d.abortDial();
+      if (!(await this.settlesWithin(held, this.d.commandTimeoutMs))) {
+        throw new AtTimeoutError('ATD');
+      }
+    }
+    let r = await this.d.send('AT+CHUP');
+    if (r.final.kind === 'error') r = await this.d.send('ATH');
+  }
+
+  private settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = this.d.timers.setTimeout(() => resolve(false), ms);
+      void p.then(() => {
+        this.d.timers.clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private onHeldDialResult(r: AtResponse): void {
+    this.heldDial = null;
+    if (this.session.ended || this.localEnd) return; // hang-up in progress: it owns the end
+    const final = r.final;
+    if (final.kind === 'call_end') {
+      void this.endFromNetwork({ code: final.code });
+    } else if (final.kind === 'error') {
+      void this.endFromNetwork({ error: final.message });
+    } else {
+      // OK on connect. URCs, when the modem gives them, have the better word on the state.
+      this.connectedHint = true;
+      if (!this.urcDriven && !this.clccAnswers) this.markActive();
+      this.schedulePoll(0);
+    }
+  }
+
   private apply(entry: ClccEntry): void {
     if (!entry.outgoing || !entry.voice) return;
     this.seenInClcc = true;
@@ -174,25 +268,36 @@ export class AtCall {
     });
   }
 
-  private schedulePoll(): void {
-    this.d.session.after(this.d.pollMs, () => void this.poll());
+  private schedulePoll(
+    ms = this.urcDriven || !this.clccAnswers ? this.d.heartbeatMs : this.d.pollMs,
+  ) {
+    this.d.session.after(ms, () => void this.poll());
   }
 
   private async poll(): Promise<void> {
     const { session, send } = this.d;
+    if (this.heldDial) return; // nothing may be sent; the dial's result resumes polling
     try {
-      const r = await send('AT+CLCC', { expect: '+CLCC:' });
+      // Without +CLCC answers a plain AT is the heartbeat that notices a silent modem.
+      const r = await send(this.clccAnswers ? 'AT+CLCC' : 'AT', { expect: '+CLCC:' });
       if (session.ended) return;
-      const ours = r.lines
-        .map(parseClcc)
-        .filter((e): e is ClccEntry => e !== null && e.outgoing && e.voice && e.stat !== 'ended');
-      if (ours.length > 0) {
-        this.emptyPolls = 0;
-        this.apply(ours[0]!);
-      } else if (r.final.kind === 'ok' && (this.seenInClcc || ++this.emptyPolls >= 2)) {
-        // The call is gone without a URC telling us (generic modems): ask the modem why.
-        await this.endFromNetwork({});
-        return;
+      if (this.clccAnswers && r.final.kind === 'error') {
+        this.clccAnswers = false; // a URC-only modem: state comes from URCs and final codes
+        if (this.connectedHint && !this.urcDriven) this.markActive();
+      } else if (this.clccAnswers) {
+        const ours = r.lines
+          .map(parseClcc)
+          .filter((e): e is ClccEntry => e !== null && e.outgoing && e.voice && e.stat !== 'ended');
+        if (ours.length > 0) {
+          this.emptyPolls = 0;
+          this.apply(ours[0]!);
+        } else if (r.final.kind === 'ok' && (this.seenInClcc || ++this.emptyPolls >= 2)) {
+          // The call is gone without a URC telling us (generic modems): ask the modem why.
+          await this.endFromNetwork({});
+          return;
+        } else if (this.connectedHint && !this.urcDriven) {
+          this.markActive();
+        }
       }
       this.schedulePoll();
     } catch (err) {
@@ -204,54 +309,24 @@ export class AtCall {
   }
 
   /** The network ended the call. Classifies why from the hint, else from AT+CEER. */
-  private async endFromNetwork(hint: { code?: string; cause?: number | null }): Promise<void> {
+  private async endFromNetwork(hint: EndHint): Promise<void> {
     const { session, send } = this.d;
     if (session.ended || this.ending) return;
     if (this.localEnd) {
-      session.finish(this.localEnd);
+      if (!this.heldDial) session.finish(this.localEnd);
       return;
     }
     this.ending = true;
-    let cls: EndClass | null = null;
-    let detail: string | undefined;
-    if (hint.code === 'BUSY') cls = 'busy';
-    else if (hint.code === 'NO ANSWER') cls = 'no_answer';
-    else if (hint.code === 'NO DIALTONE') cls = 'failed';
-    else if (hint.cause !== undefined && hint.cause !== null) cls = classifyCause(hint.cause);
-    if (cls === null || cls === 'unknown') {
-      try {
-        const r = await send('AT+CEER', { expect: '+CEER:' });
-        const ceer = r.lines.map(parseCeer).find((c) => c !== null);
-        if (ceer) {
-          cls = ceer.cls;
-          detail = ceer.text;
-        }
-      } catch {
-        // No reason available; the call still ended.
-      }
-    }
-    const end = this.localEnd ?? mapEnd(cls ?? 'unknown', session.answered, detail ?? hint.code);
+    const reason = await readEndReason(hint, send);
+    const end = this.localEnd ?? mapEnd(reason.cls, session.answered, reason.detail);
     session.finish(end);
-    this.d.log.debug({ callId: session.callId, result: end.result, detail }, 'call ended');
-  }
-}
-
-function mapEnd(cls: EndClass, answered: boolean, detail: string | undefined): CallEnd {
-  const withDetail = detail ? { detail } : {};
-  if (answered) {
-    if (cls === 'failed') return { result: 'completed', endedBy: 'network', ...withDetail };
-    return { result: 'completed', endedBy: 'remote', ...withDetail };
-  }
-  switch (cls) {
-    case 'busy':
-      return { result: 'busy', endedBy: 'network', ...withDetail };
-    case 'rejected':
-      return { result: 'rejected', endedBy: 'remote', ...withDetail };
-    case 'no_answer':
-      return { result: 'no_answer', endedBy: 'network', ...withDetail };
-    case 'failed':
-      return { result: 'failed', endedBy: 'network', ...withDetail };
-    default:
-      return { result: 'no_carrier', endedBy: 'network', ...withDetail };
+    this.d.log.debug(
+      {
+        callId: session.callId,
+        result: end.result,
+        detail: reason.detail && maskNumbersIn(reason.detail),
+      },
+      'call ended',
+    );
   }
 }

@@ -48,6 +48,7 @@ interface Pending {
 /** Lines a modem may print at any time. Anything else during a command belongs to the command. */
 const URC_PREFIXES = [
   '^DSCI:',
+  '*ECAV:',
   'VOICE CALL:',
   '+CLCC:',
   'RING',
@@ -68,6 +69,14 @@ const URC_PREFIXES = [
   'MISSED_CALL:',
   '+QUSIM:',
   '+CMTI:',
+  '+CMT:',
+  '+CDS:',
+  '+CBM:',
+  '+CUSD:',
+  '+CCWA:',
+  '+CSSI:',
+  '+CSSU:',
+  '+COLP:',
 ];
 
 /**
@@ -97,6 +106,15 @@ export class AtChannel {
       this.queue.push({ command, opts, lines: [], resolve, reject, timer: null });
       this.pump();
     });
+  }
+
+  /**
+   * Writes bytes straight to the port, outside the queue. Only for aborting a dial whose result is
+   * still outstanding: V.250 modems abort call set-up on any character from the host, and the
+   * queued commands behind the ATD could never be sent otherwise.
+   */
+  writeRaw(text: string): void {
+    if (this.closedReason === null) this.transport.write(text);
   }
 
   /** Fails the command in flight and everything queued; later sends reject at once. */

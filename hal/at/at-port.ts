@@ -53,6 +53,11 @@ export class AtPort {
     return channel.send(command, { timeoutMs: this.o.cfg.commandTimeoutMs, ...opts });
   }
 
+  /** See AtChannel.writeRaw: aborts a dial whose result is still outstanding. */
+  writeRaw(text: string): void {
+    this.channel?.writeRaw(text);
+  }
+
   /** Fails whatever is in flight and closes the port. */
   async drop(reason: string): Promise<void> {
     const transport = this.transport;

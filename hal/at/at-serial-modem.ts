@@ -1,6 +1,6 @@
 import { assertDialString } from '../dial-string.js';
 import { type AtModemConfig, atModemConfigSchema } from '../config.js';
-import { type HalLogger, maskNumber, silentLogger } from '../logger.js';
+import { type HalLogger, maskNumber, maskNumbersIn, silentLogger } from '../logger.js';
 import { initialModemStatus, ModemEventHub } from '../status.js';
 import {
   type ActiveCall,
@@ -13,9 +13,16 @@ import {
   type ModemStatus,
 } from '../types.js';
 import { AtCall } from './at-call.js';
-import { AtTimeoutError, rethrowUnlessError, type SendOptions } from './at-channel.js';
+import {
+  AtClosedError,
+  type AtResponse,
+  AtTimeoutError,
+  rethrowUnlessError,
+  type SendOptions,
+} from './at-channel.js';
 import { AtPort } from './at-port.js';
 import { type AtDialect, DIALECTS } from './dialects.js';
+import type { ConnectFailure } from './recovery-ladder.js';
 import { RecoveryLoop } from './recovery-loop.js';
 import { vendorFromIdentity } from './responses.js';
 import { type StatusReading, statusFromUrc } from './status-reader.js';
@@ -30,11 +37,15 @@ export interface AtSerialModemOptions {
   openTransport?: AtTransportOpener;
 }
 
+/** The modem answers, but ERROR to every probe: alive (never rebooted), not usable. */
+class UnusableModemError extends Error {}
+
 /**
  * Drives a Quectel / SIMCom / generic 27.007 modem over its AT port. Owns the port's lifecycle:
  * opens and initialises it, keeps status fresh, places calls, and when the port vanishes or the
- * modem goes silent, ends any call as a modem error and climbs the recovery ladder (reopen →
- * AT+CFUN=1,1 → power-cycle hook) until the modem answers again.
+ * modem goes silent, ends any call as a modem error and climbs the bounded recovery ladder
+ * (reopen → AT+CFUN=1,1 → power-cycle hook) until the modem answers again. A modem that answers
+ * anything is re-initialised, never rebooted.
  */
 export class AtSerialModem implements Modem {
   private readonly cfg: AtModemConfig;
@@ -47,6 +58,8 @@ export class AtSerialModem implements Modem {
   private readonly port: AtPort;
   private call: AtCall | null = null;
   private lineReserved = false;
+  /** Call-state URCs that arrive while ATD is outstanding, replayed into the new call. */
+  private dialUrcs: string[] | null = null;
   private stopped = true;
   private readonly statusPoll: StatusPoll;
 
@@ -62,7 +75,7 @@ export class AtSerialModem implements Modem {
       log: this.log,
       open,
       onUrc: (line) => this.onUrc(line),
-      onLost: (reason) => this.failModem(reason),
+      onLost: (reason) => this.failModem(reason, 'no_port'),
       isStopped: () => this.stopped,
     });
     this.statusPoll = new StatusPoll(this.timers, this.cfg.statusPollMs, {
@@ -70,7 +83,7 @@ export class AtSerialModem implements Modem {
       apply: (r) => this.applyReading(r),
       mode: () =>
         this.stopped || this.recovery.active ? 'stop' : this.lineReserved ? 'later' : 'now',
-      onSilent: (reason) => this.failModem(reason),
+      onSilent: (reason) => this.failModem(reason, 'silent'),
     });
     this.recovery = new RecoveryLoop({
       cfg: this.cfg,
@@ -81,9 +94,9 @@ export class AtSerialModem implements Modem {
         isStopped: () => this.stopped,
         connect: () => this.connect(),
         dropPort: (reason) => this.port.drop(reason),
-        markRecovering: (reason) => {
+        markState: (state, reason) => {
           this.statusPoll.cancel();
-          this.setState('recovering', reason);
+          this.setState(state, reason);
         },
         countStep: () => {
           this.current = { ...this.current, recoveries: this.current.recoveries + 1 };
@@ -99,21 +112,25 @@ export class AtSerialModem implements Modem {
     if (!this.stopped) return;
     this.stopped = false;
     this.setState('starting', null);
-    if (!(await this.connect())) {
-      void this.recovery.run(`modem at ${this.cfg.path} did not respond`);
-    }
+    const r = await this.connect();
+    if (r !== true) void this.recovery.run(startFailure(this.cfg.path, r), r);
   }
 
+  /**
+   * A call still up ends as `modem_error` by `modem` ("modem driver stopped"): the driver, not the
+   * callee or the agent, ended it. The line is then freed (a held dial aborted, AT+CHUP) before the
+   * port closes, so the modem is not left carrying a call.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     const call = this.call;
-    if (call && !call.session.ended) await call.hangupByUser().catch(() => {});
+    this.stopped = true;
     call?.session.finish({
       result: 'modem_error',
       endedBy: 'modem',
       detail: 'modem driver stopped',
     });
-    this.stopped = true;
+    if (call) await call.release();
     this.statusPoll.cancel();
     this.recovery.interrupt();
     await this.port.drop('driver stopped');
@@ -139,28 +156,37 @@ export class AtSerialModem implements Modem {
       // read before ATD goes out, so it cannot be taken for this dial's result.
       const usbAudio = this.cfg.usbAudio ? this.dialect.usbAudioOn : null;
       await this.send(usbAudio ?? 'AT').catch(rethrowUnlessError);
-      const r = await this.send(`ATD${req.number};`, {
-        timeoutMs: this.cfg.dialTimeoutMs,
+      // A modem that holds ATD's OK until the callee answers keeps it outstanding for the whole
+      // ring: the dial counts as accepted once dialAcceptMs passed without an error.
+      this.dialUrcs = [];
+      const atd = this.send(`ATD${req.number};`, {
+        timeoutMs: req.ringTimeoutMs + this.cfg.dialTimeoutMs,
         dial: true,
       });
-      if (r.final.kind === 'error') {
+      const r = await this.resultWithin(atd, this.cfg.dialAcceptMs);
+      const early = this.dialUrcs;
+      this.dialUrcs = null;
+      if (r?.final.kind === 'error') {
         this.log.warn({ number: masked, error: r.final.message }, 'dial refused by modem');
         throw new ModemError(`dial command failed: ${r.final.message}`, 'dial_failed');
       }
       const call = this.newCall(req, onState);
-      this.log.info({ callId: call.session.callId, number: masked }, 'dialing');
+      this.log.info({ callId: call.session.callId, number: masked, held: r === null }, 'dialing');
       call.session.announceDialing();
-      if (r.final.kind === 'call_end') call.onUrc(r.final.code);
+      if (r === null) call.startHeld(atd);
+      else if (r.final.kind === 'call_end') call.onUrc(r.final.code);
       else call.start();
+      for (const line of early) call.onUrc(line);
       return call.session.toActiveCall(
         () => call.hangupByUser(),
         (d) => call.sendDtmf(d),
       );
     } catch (err) {
+      this.dialUrcs = null;
       if (!this.call) this.releaseLine();
       if (err instanceof ModemError) throw err;
       if (err instanceof AtTimeoutError) {
-        this.failModem('no response to ATD');
+        this.failModem('no response to ATD', 'silent');
         throw new ModemError('modem did not answer the dial command', 'timeout');
       }
       throw new ModemError(`port unavailable: ${(err as Error).message}`, 'port');
@@ -191,30 +217,47 @@ export class AtSerialModem implements Modem {
 
   // ---- port and init ----
 
-  private async connect(): Promise<boolean> {
-    if (!(await this.port.open())) return false;
+  private async connect(): Promise<true | ConnectFailure> {
+    if (!(await this.port.open())) return 'no_port';
     try {
       await this.initialise();
       return true;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'modem initialisation failed');
+      const why: ConnectFailure =
+        err instanceof UnusableModemError
+          ? 'unusable'
+          : err instanceof AtClosedError
+            ? 'no_port'
+            : 'silent';
+      this.log.warn({ err: (err as Error).message, why }, 'modem initialisation failed');
       await this.port.drop('initialisation failed');
-      return false;
+      return why;
     }
   }
 
   private async initialise(): Promise<void> {
-    const ping = await this.send('AT');
-    if (ping.final.kind !== 'ok') throw new Error('modem answered AT with an error');
-    await this.send('ATE0');
-    await this.send('AT+CMEE=2');
-    const ati = await this.send('ATI');
-    const identity = vendorFromIdentity(ati.lines);
-    this.dialect = DIALECTS[this.cfg.dialect === 'auto' ? identity.vendor : this.cfg.dialect];
-    // Optional features: firmware that lacks one still makes calls.
-    for (const cmd of [...this.dialect.init, 'AT+CTZU=1', 'AT+CREG=1', 'AT+CEREG=1']) {
-      await this.send(cmd);
+    // A modem that answers anything is alive. Some firmware answers a bare AT (or ATE0, or
+    // AT+CMEE) with ERROR, so no single probe decides: one OK among them makes the modem usable.
+    // Only silence (a timeout) or the port going away fails initialisation outright.
+    let answeredOk = false;
+    const probe = async (command: string): Promise<AtResponse> => {
+      const r = await this.send(command);
+      if (r.final.kind === 'ok') answeredOk = true;
+      return r;
+    };
+    await probe('AT');
+    await probe('ATE0');
+    await probe('AT+CMEE=2');
+    const ati = await probe('ATI');
+    if (!answeredOk) {
+      throw new UnusableModemError('the modem answers ERROR to AT, ATE0, AT+CMEE=2 and ATI');
     }
+    const identity = vendorFromIdentity(ati.final.kind === 'ok' ? ati.lines : []);
+    this.dialect = DIALECTS[this.cfg.dialect === 'auto' ? identity.vendor : this.cfg.dialect];
+    // Optional features: firmware that lacks one still makes calls. AT+COPS=3,0 asks for the
+    // operator's name rather than its numeric code in +COPS? (oFono and ModemManager do the same).
+    const optional = [...this.dialect.init, 'AT+CTZU=1', 'AT+CREG=1', 'AT+CEREG=1', 'AT+COPS=3,0'];
+    for (const cmd of optional) await this.send(cmd);
     this.current = { ...this.current, model: identity.model };
     await this.statusPoll.readNow();
     this.setState('ready', null);
@@ -248,8 +291,10 @@ export class AtSerialModem implements Modem {
     } else if (change) {
       this.current = { ...this.current, ...change };
       this.emit({ type: 'status', status: this.status() });
+    } else if (this.dialUrcs) {
+      this.dialUrcs.push(line); // about the call being dialled: replayed once it exists
     } else {
-      this.log.debug({ line: line.replace(/\+?\d{6,}/g, (n) => maskNumber(n)) }, 'unhandled URC');
+      this.log.debug({ line: maskNumbersIn(line) }, 'unhandled URC');
     }
   }
 
@@ -263,8 +308,11 @@ export class AtSerialModem implements Modem {
       emit: (e) => this.emit(e),
       send: (c, o) => this.send(c, o),
       pollMs: this.cfg.callPollMs,
+      heartbeatMs: this.cfg.callHeartbeatMs,
+      commandTimeoutMs: this.cfg.commandTimeoutMs,
       log: this.log,
-      onModemSilent: (reason) => this.failModem(reason),
+      onModemSilent: (reason) => this.failModem(reason, 'silent'),
+      abortDial: () => this.port.writeRaw('\r'),
     });
     this.call = call;
     this.setState('in_call', null);
@@ -289,14 +337,31 @@ export class AtSerialModem implements Modem {
   // ---- failure and recovery ----
 
   /** The modem is gone or silent: end the call as a modem error, then recover. */
-  private failModem(reason: string): void {
+  private failModem(reason: string, why: ConnectFailure): void {
     if (this.stopped || this.recovery.active) return;
     this.log.error({ reason }, 'modem failed');
     const call = this.call;
     this.call = null;
     call?.session.finish({ result: 'modem_error', endedBy: 'modem', detail: reason });
     this.lineReserved = false;
-    void this.recovery.run(reason);
+    void this.recovery.run(reason, why);
+  }
+
+  /** The command's response if it arrives within `ms`, else null (it is still outstanding). */
+  private resultWithin(p: Promise<AtResponse>, ms: number): Promise<AtResponse | null> {
+    return new Promise((resolve, reject) => {
+      const timer = this.timers.setTimeout(() => resolve(null), ms);
+      p.then(
+        (r) => {
+          this.timers.clearTimeout(timer);
+          resolve(r);
+        },
+        (err: unknown) => {
+          this.timers.clearTimeout(timer);
+          reject(err as Error);
+        },
+      );
+    });
   }
 
   private setState(state: ModemStatus['state'], reason: string | null): void {
@@ -307,4 +372,10 @@ export class AtSerialModem implements Modem {
   private emit(e: ModemEvent): void {
     this.events.emit(e);
   }
+}
+
+function startFailure(path: string, why: ConnectFailure): string {
+  if (why === 'no_port') return `modem port ${path} cannot be opened`;
+  if (why === 'unusable') return `modem at ${path} answers ERROR to every probe`;
+  return `modem at ${path} did not respond`;
 }

@@ -11,7 +11,14 @@ export interface AtDialect {
 }
 
 export const DIALECTS: Record<Vendor, AtDialect> = {
-  generic: { name: 'generic', init: [], usbAudioOn: null, usbAudioOff: null },
+  // Call-state URCs other families offer (ST-Ericsson/MediaTek *ECAV, Huawei-style ^DSCI): asked
+  // for, and used when the modem agrees; a modem that answers ERROR is polled with AT+CLCC.
+  generic: {
+    name: 'generic',
+    init: ['AT*ECAV=1', 'AT^DSCI=1'],
+    usbAudioOn: null,
+    usbAudioOff: null,
+  },
   // ^DSCI call status URCs give state changes and the release cause without polling.
   quectel: {
     name: 'quectel',

@@ -1,18 +1,18 @@
 import type { AtModemConfig } from '../config.js';
 import type { HalLogger } from '../logger.js';
-import type { HalTimers, ModemEvent } from '../types.js';
+import type { HalTimers, ModemEvent, ModemState } from '../types.js';
 import { AtChannel } from './at-channel.js';
-import { RecoveryLadder, runPowerCycle } from './recovery-ladder.js';
+import { type ConnectFailure, RecoveryLadder, runPowerCycle } from './recovery-ladder.js';
 import type { AtTransportOpener } from './transport.js';
 
 /** What the recovery loop needs from the driver it recovers. */
 export interface RecoveryHost {
   isStopped(): boolean;
-  /** Opens the port and initialises the modem; true when it answers again. */
-  connect(): Promise<boolean>;
+  /** Opens the port and initialises the modem: true when it is usable again, else why not. */
+  connect(): Promise<true | ConnectFailure>;
   dropPort(reason: string): Promise<void>;
-  /** Sets state `recovering` with the reason (and reports the status). */
-  markRecovering(reason: string): void;
+  /** Sets state `recovering` (or `failed` once escalation is spent) with the reason. */
+  markState(state: Extract<ModemState, 'recovering' | 'failed'>, reason: string): void;
   /** One more recovery step was taken (status().recoveries). */
   countStep(): void;
   emit(e: ModemEvent): void;
@@ -27,9 +27,11 @@ export interface RecoveryLoopOptions {
 }
 
 /**
- * Brings a vanished or silent modem back: drop the port, then climb the ladder (reopen with
- * backoff → AT+CFUN=1,1 → the power-cycle hook) until `connect()` succeeds or the driver stops.
- * Each step is reported as a `recovery` event; `recovered` closes the episode.
+ * Brings a vanished, silent or confused modem back: drop the port, then climb the ladder (reopen
+ * with backoff → AT+CFUN=1,1 → the power-cycle hook, each bounded per episode) until `connect()`
+ * succeeds or the driver stops. A reset is only sent after the modem failed to answer a plain AT
+ * on its own port: a modem that answers anything is never rebooted. Each step is reported as a
+ * `recovery` event; `recovered` closes the episode.
  */
 export class RecoveryLoop {
   private readonly ladder: RecoveryLadder;
@@ -43,6 +45,8 @@ export class RecoveryLoop {
       maxMs: c.reopenBackoff.maxMs,
       reopenAttemptsBeforeReset: c.reopenAttemptsBeforeReset,
       resetAttemptsBeforePowerCycle: c.resetAttemptsBeforePowerCycle,
+      maxResetsPerEpisode: c.maxResetsPerEpisode,
+      maxPowerCyclesPerEpisode: c.maxPowerCyclesPerEpisode,
       powerCycleAvailable: c.powerCycleCommand !== null,
     });
   }
@@ -59,48 +63,79 @@ export class RecoveryLoop {
     s.wake();
   }
 
-  async run(reason: string): Promise<void> {
+  async run(reason: string, why: ConnectFailure): Promise<void> {
     const { host, cfg } = this.o;
     if (this.running || host.isStopped()) return;
     this.running = true;
-    host.markRecovering(reason);
+    host.markState(why === 'unusable' ? 'failed' : 'recovering', reason);
     await host.dropPort(reason);
+    let last = why;
     while (!host.isStopped()) {
-      const { step, delayMs } = this.ladder.next();
-      await this.sleep(delayMs);
+      const plan = this.ladder.next(last);
+      await this.sleep(plan.delayMs);
       if (host.isStopped()) break;
-      let detail = `${step} ${cfg.path} (${reason})`;
       host.countStep();
-      host.emit({ type: 'recovery', step, detail });
-      if (step === 'power_cycle' && cfg.powerCycleCommand) {
+      let step: string = plan.step;
+      let detail = `${plan.step} ${cfg.path} (${reason})`;
+      if (plan.step === 'power_cycle' && cfg.powerCycleCommand) {
         detail = await runPowerCycle(cfg.powerCycleCommand, cfg.powerCycleTimeoutMs);
         this.o.log.warn({ detail }, 'modem power cycle');
-      } else if (step === 'reset') {
-        await this.resetModem();
+      } else if (plan.step === 'reset') {
+        const answered = await this.resetUnlessAnswering();
+        if (answered) {
+          step = 'reset_skipped';
+          detail = `modem on ${cfg.path} answers AT: re-initialising instead of rebooting it`;
+        }
       }
+      host.emit({ type: 'recovery', step, detail });
       if (host.isStopped()) break;
-      if (await host.connect()) {
+      const r = await host.connect();
+      if (r === true) {
         this.ladder.reset();
         this.running = false;
         host.emit({ type: 'recovery', step: 'recovered', detail: 'modem answers again' });
         return;
       }
-      host.markRecovering(reason);
+      last = r;
+      const { resets, powerCycles } = this.ladder.spent;
+      if (r === 'unusable') {
+        host.markState('failed', `${reason}; the modem answers but not usefully, retrying`);
+      } else if (plan.exhausted) {
+        host.markState(
+          'failed',
+          `${reason}; recovery exhausted (${resets} resets, ${powerCycles} power cycles), ` +
+            `reopening every ${Math.round(cfg.reopenBackoff.maxMs / 1000)} s`,
+        );
+      } else host.markState('recovering', reason);
     }
     this.running = false;
   }
 
-  /** AT+CFUN=1,1 reboots the module; its port vanishes and returns, which the next reopen finds. */
-  private async resetModem(): Promise<void> {
+  /**
+   * Opens the port on its own and sends AT. A modem that answers anything (OK or ERROR) is alive:
+   * it is not rebooted and true is returned. Only a silent modem gets AT+CFUN=1,1; its port then
+   * vanishes and returns, which the next reopen finds.
+   */
+  private async resetUnlessAnswering(): Promise<boolean> {
     const { cfg, timers } = this.o;
     try {
       const transport = await this.o.open(cfg.path, cfg.baudRate);
       const channel = new AtChannel(transport, timers, () => {});
-      await channel.send('AT+CFUN=1,1', { timeoutMs: cfg.commandTimeoutMs }).catch(() => {});
-      channel.fail('reset sent');
+      const timeoutMs = cfg.commandTimeoutMs;
+      const answered = await channel.send('AT', { timeoutMs }).then(
+        () => true,
+        () => false,
+      );
+      if (!answered) {
+        this.o.log.warn({ path: cfg.path }, 'modem silent: sending AT+CFUN=1,1');
+        await channel.send('AT+CFUN=1,1', { timeoutMs }).catch(() => {});
+      }
+      channel.fail(answered ? 'modem answers' : 'reset sent');
       await transport.close().catch(() => {});
+      return answered;
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'cannot open port to reset the modem');
+      return false;
     }
   }
 

@@ -119,12 +119,16 @@ function registrationFromStat(stat: number): Registration | null {
   }
 }
 
-/** `+COPS: <mode>[,<format>,"<oper>"[,<act>]]`; no operator field means not registered. */
-export function parseCops(line: string): { operator: string | null } | null {
+/**
+ * `+COPS: <mode>[,<format>,"<oper>"[,<act>]]`; no operator field means not registered. Format 0/1
+ * is the long/short name, 2 the numeric MCC+MNC ("26201"): the driver asks for names with
+ * AT+COPS=3,0, and a modem that ignores that still reports its numeric code rather than nothing.
+ */
+export function parseCops(line: string): { operator: string | null; numeric: boolean } | null {
   const f = fieldsOf(line, '+COPS:');
   if (!f || int(f[0]) === null) return null;
   const oper = f[2];
-  return { operator: oper && oper.length > 0 ? oper : null };
+  return { operator: oper && oper.length > 0 ? oper : null, numeric: int(f[1]) === 2 };
 }
 
 /**
@@ -212,6 +216,23 @@ export function classifyCause(cause: number): EndClass {
   return 'unknown';
 }
 
+/** Words in a CEER text that name a network-side refusal (24.008 cause names and firmware prose). */
+const FAILURE_WORDS = [
+  'fail',
+  'unassigned',
+  'unallocated',
+  'invalid',
+  'barred',
+  'congestion',
+  'out of order',
+  'no route',
+  'unavailable',
+  'not available',
+  'unobtainable',
+  'no service',
+  'not registered',
+];
+
 /** `+CEER: "text"` (Quectel), `+CEER: text` (SIMCom) or `+CEER: <cause>`; classified by keywords. */
 export function parseCeer(line: string): { text: string; cls: EndClass } | null {
   const m = /^\+CEER:\s*(.*)$/.exec(line);
@@ -226,8 +247,40 @@ export function parseCeer(line: string): { text: string; cls: EndClass } | null 
   else if (t.includes('no answer') || t.includes('no user responding') || t.includes('alerting'))
     cls = 'no_answer';
   else if (t.includes('normal')) cls = 'normal';
-  else if (t.length > 0 && !t.startsWith('no cause')) cls = 'failed';
+  else if (FAILURE_WORDS.some((w) => t.includes(w))) cls = 'failed';
+  // Anything else is firmware free text ("EXTENDED ERROR STRING"): it says nothing about why, so
+  // it must not turn an ended call into a network failure.
   return { text, cls };
+}
+
+/**
+ * `*ECAV: <ccid>,<ccstatus>,<calltype>[,<processid>][,<exitcause>]` (ST-Ericsson / MediaTek
+ * family). ccstatus 0 idle (released), 1 calling, 2 connecting (the far end rings), 3 active,
+ * 4 hold, 5 waiting, 6 alerting (incoming), 7 busy; calltype 1 is voice. The 24.008 exit cause,
+ * when present, is the last field of a released call.
+ */
+export function parseEcav(
+  line: string,
+): (ClccEntry & { cause: number | null; busy: boolean }) | null {
+  const f = fieldsOf(line, '*ECAV:');
+  if (!f) return null;
+  const [id, status, type] = [int(f[0]), int(f[1]), int(f[2])];
+  if (id === null || status === null || type === null) return null;
+  const map: (LineCallStat | null)[] = [
+    'ended',
+    'dialing',
+    'alerting',
+    'active',
+    'held',
+    'waiting',
+    'incoming',
+    'ended',
+  ];
+  const stat = map[status];
+  if (!stat) return null;
+  const outgoing = status !== 5 && status !== 6;
+  const cause = stat === 'ended' && f.length >= 5 ? int(f[f.length - 1]) : null;
+  return { id, outgoing, stat, voice: type === 1, cause, busy: status === 7 };
 }
 
 export type Vendor = 'quectel' | 'simcom' | 'generic';

@@ -90,6 +90,10 @@ export class SimRuleBook {
     this.byPattern.delete(pattern);
   }
 
+  clear(): void {
+    this.byPattern.clear();
+  }
+
   match(number: string): SimBehavior | undefined {
     const exact = this.byPattern.get(number);
     if (exact) return exact;

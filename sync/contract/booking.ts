@@ -97,6 +97,18 @@ const bookingMembers = {
   dstGap: z.enum(['shift', 'skip']).default('shift'),
   /** May ring during the unit's quiet hours (dial policy). */
   allowQuietHours: z.boolean().default(false),
+  /**
+   * The prompt played on the unit's speaker before dialling, so the resident knows a call is
+   * coming (a file name in the unit's prompts directory). Omitted: the unit's default
+   * (`hal.audio.call.announcement`); null: none for this booking.
+   */
+  announcement: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+      'must be a prompt name: letters, digits, ".", "_", "-"',
+    )
+    .nullish(),
 };
 
 /** The booking as the contract states it: shape, bounds, defaults and the cross-member rules. */

@@ -130,6 +130,17 @@ export interface SyncPositionEvent {
   needed: string | null;
 }
 
+export interface AudioFailedEvent {
+  /** The modem's call id; null when the failure came before the dial. */
+  callId: string | null;
+  /** prepare (before the dial) or restore (after the call). */
+  phase: string;
+  /** route, volume, unmute, announcement. */
+  step: string;
+  detail: string;
+  at: string;
+}
+
 export interface EventPayloads {
   'run.state': RunStateEvent;
   'run.coalesced': RunCoalescedEvent;
@@ -148,8 +159,8 @@ export interface EventPayloads {
   'store.recovered_from_corruption': Record<string, unknown>;
   /** A technician's or operator's action on the unit (diagnostics). */
   'operator.action': Record<string, unknown>;
-  /** Audio around a call failed; the call still went out (docs/hal.md). */
-  'audio.failed': Record<string, unknown>;
+  /** Audio around a call failed; the call still went out, perhaps unheard (docs/hal.md). */
+  'audio.failed': AudioFailedEvent;
 }
 
 export type EventType = keyof EventPayloads;
@@ -178,5 +189,5 @@ export const EVENT_CLASS: { [K in EventType]: EventClass } = {
   'storage.recovered': 'critical',
   'store.recovered_from_corruption': 'critical',
   'operator.action': 'critical',
-  'audio.failed': 'telemetry',
+  'audio.failed': 'critical',
 };

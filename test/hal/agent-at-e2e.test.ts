@@ -104,7 +104,11 @@ async function startSim(
   dialect: SimDialect,
   holdTrailingFinal = false,
 ): Promise<PtyModemSimulator> {
-  const sim = new PtyModemSimulator({ link: join(dir, 'modem'), dialect, holdTrailingFinal });
+  const sim = new PtyModemSimulator({
+    link: join(dir, 'modem'),
+    personality: dialect,
+    holdTrailingFinal,
+  });
   sims.add(sim);
   await sim.start();
   return sim;

@@ -9,12 +9,15 @@ import {
   parseCpin,
   parseCsq,
   parseDsci,
+  parseEcav,
   parseFinal,
   parseRegistration,
   simStateFromError,
   splitFields,
   vendorFromIdentity,
 } from '../../hal/at/responses.js';
+import { mapEnd } from '../../hal/at/call-end.js';
+import { maskNumbersIn } from '../../hal/logger.js';
 
 describe('LineSplitter', () => {
   const line = fc
@@ -110,9 +113,17 @@ describe('status parsers: real vendor formats', () => {
   });
 
   it('COPS with and without operator', () => {
-    expect(parseCops('+COPS: 0,0,"Vodafone.de",7')).toEqual({ operator: 'Vodafone.de' });
-    expect(parseCops('+COPS: 0,0,"CHN-UNICOM",7')).toEqual({ operator: 'CHN-UNICOM' });
-    expect(parseCops('+COPS: 0')).toEqual({ operator: null });
+    expect(parseCops('+COPS: 0,0,"Vodafone.de",7')).toEqual({
+      operator: 'Vodafone.de',
+      numeric: false,
+    });
+    expect(parseCops('+COPS: 0,0,"CHN-UNICOM",7')).toEqual({
+      operator: 'CHN-UNICOM',
+      numeric: false,
+    });
+    // A modem that ignores AT+COPS=3,0 still names its network by MCC+MNC, never by nothing.
+    expect(parseCops('+COPS: 0,2,"26201",7')).toEqual({ operator: '26201', numeric: true });
+    expect(parseCops('+COPS: 0')).toEqual({ operator: null, numeric: false });
     expect(parseCops('+COPS: "x"')).toBeNull();
   });
 
@@ -169,6 +180,9 @@ describe('status parsers: real vendor formats', () => {
     expect(parseCeer('+CEER: "Unassigned (unallocated) number"')?.cls).toBe('failed');
     expect(parseCeer('+CEER: CC 17')?.cls).toBe('busy');
     expect(parseCeer('+CEER: No cause information available')?.cls).toBe('unknown');
+    // Firmware free text says nothing about why: unknown, never a network failure.
+    expect(parseCeer('+CEER: EXTENDED ERROR STRING')?.cls).toBe('unknown');
+    expect(parseCeer('+CEER: "Network out of order"')?.cls).toBe('failed');
   });
 
   it('final results, including CME errors', () => {
@@ -204,9 +218,11 @@ describe('status parsers: real vendor formats', () => {
       parseCclk,
       parseClcc,
       parseDsci,
+      parseEcav,
       parseCeer,
       parseFinal,
       splitFields,
+      maskNumbersIn,
     ];
     const prefixed = fc
       .tuple(
@@ -219,6 +235,7 @@ describe('status parsers: real vendor formats', () => {
           '+CCLK: ',
           '+CLCC: ',
           '^DSCI: ',
+          '*ECAV: ',
           '+CEER: ',
           '',
         ),
@@ -240,6 +257,63 @@ describe('status parsers: real vendor formats', () => {
         expect(b).toBeGreaterThan(a);
         expect(a).toBeGreaterThanOrEqual(-113);
         expect(b).toBeLessThanOrEqual(-51);
+      }),
+    );
+  });
+
+  it('*ECAV call states, release causes and busy', () => {
+    expect(parseEcav('*ECAV: 1,1,1')).toMatchObject({
+      stat: 'dialing',
+      outgoing: true,
+      voice: true,
+    });
+    expect(parseEcav('*ECAV: 1,2,1')).toMatchObject({ stat: 'alerting', outgoing: true });
+    expect(parseEcav('*ECAV: 1,3,1')).toMatchObject({ stat: 'active' });
+    expect(parseEcav('*ECAV: 1,0,1,,16')).toMatchObject({ stat: 'ended', cause: 16, busy: false });
+    expect(parseEcav('*ECAV: 1,7,1')).toMatchObject({ stat: 'ended', busy: true });
+    expect(parseEcav('*ECAV: 1,6,1')).toMatchObject({ stat: 'incoming', outgoing: false });
+    expect(parseEcav('*ECAV: 1,3,2')).toMatchObject({ voice: false });
+    expect(parseEcav('*ECAV: 1,9,1')).toBeNull();
+    expect(parseEcav('*ECAV: x')).toBeNull();
+  });
+});
+
+describe('how a call the network ended is reported', () => {
+  it('an answered call ended by the far end is remote, whatever the cause text says', () => {
+    for (const cls of ['failed', 'unknown', 'normal', 'busy', 'rejected'] as const) {
+      expect(mapEnd(cls, true, 'EXTENDED ERROR STRING')).toEqual({
+        result: 'completed',
+        endedBy: 'remote',
+        detail: 'EXTENDED ERROR STRING',
+      });
+    }
+  });
+
+  it('an unanswered call with an unreadable reason is no_carrier, not failed', () => {
+    expect(mapEnd('unknown', false, undefined)).toEqual({
+      result: 'no_carrier',
+      endedBy: 'network',
+    });
+    expect(mapEnd('failed', false, 'x')).toMatchObject({ result: 'failed', endedBy: 'network' });
+    expect(mapEnd('rejected', false, 'x')).toMatchObject({ result: 'rejected', endedBy: 'remote' });
+  });
+});
+
+describe('maskNumbersIn', () => {
+  it('masks every number of three or more digits, short codes included', () => {
+    expect(maskNumbersIn('^DSCI: 1,0,2,0,+4915123456789,145')).toBe(
+      '^DSCI: 1,0,2,0,************89,*45',
+    );
+    expect(maskNumbersIn('+CLIP: "112",129')).toBe('+CLIP: "*12",*29');
+    expect(maskNumbersIn('+CLIP: "4711",129')).toBe('+CLIP: "**11",*29');
+    expect(maskNumbersIn('+CLCC: 1,0,2,0,0')).toBe('+CLCC: 1,0,2,0,0');
+  });
+
+  it('never leaves three consecutive digits of any number in clear', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), fc.stringMatching(/^\+?\d{3,15}$/), (pre, n) => {
+        const out = maskNumbersIn(`${pre} "${n}",129`);
+        expect(out).not.toMatch(/\d{3}/);
       }),
     );
   });

@@ -130,7 +130,9 @@ describe('AtSerialModem over a noisy or vanishing port', () => {
     expect((await next.done).result).toBe('busy');
   });
 
-  it('escalates reopen → reset → power-cycle hook while the port stays gone', async () => {
+  // No AT+CFUN=1,1 in between: with the port gone there is nothing to send it on (the reset step
+  // of a silent modem is covered in at-unlike-ours.test.ts).
+  it('escalates reopen → power-cycle hook while the port stays gone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'power-'));
     const marker = join(dir, 'cycled');
     h = await makePtyHarness('quectel', {
@@ -147,17 +149,10 @@ describe('AtSerialModem over a noisy or vanishing port', () => {
     const steps = () => events.flatMap((e) => (e.type === 'recovery' ? [e.step] : []));
     await until(() => steps().includes('power_cycle'));
     await until(() => existsSync(marker));
-    expect(steps().slice(0, 6)).toEqual([
-      'reopen',
-      'reopen',
-      'reset',
-      'reopen',
-      'reopen',
-      'power_cycle',
-    ]);
+    expect(steps().slice(0, 3)).toEqual(['reopen', 'reopen', 'power_cycle']);
     await h.sim.start(); // the "power cycle" brought the modem back
     await until(() => h!.modem.status().state === 'ready');
-    expect(h.modem.status().recoveries).toBeGreaterThanOrEqual(6);
+    expect(h.modem.status().recoveries).toBeGreaterThanOrEqual(3);
     rmSync(dir, { recursive: true, force: true });
   });
 });

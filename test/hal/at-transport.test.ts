@@ -22,7 +22,7 @@ describe('openSerialTransport', () => {
     // bindings-cpp retries 0-byte reads forever, so such a port was never reported closed: an idle
     // driver sat on a dead port. Reading only after the hang-up makes the case deterministic.
     dir = mkdtempSync(join(tmpdir(), 'at-transport-'));
-    sim = new PtyModemSimulator({ link: join(dir, 'modem'), dialect: 'generic' });
+    sim = new PtyModemSimulator({ link: join(dir, 'modem'), personality: 'generic' });
     await sim.start();
     const t = await openSerialTransport(sim.path, 115_200);
     transport = t;

@@ -3,11 +3,18 @@ import type { HalTimers } from '../../types.js';
 import type { SimBehavior } from '../../simulator/rules.js';
 import { SimRuleBook } from '../../simulator/rules.js';
 import { DEFAULT_SIM_BEHAVIOR } from '../../simulator/rules.js';
+import {
+  callStateUrcs,
+  type SimCallStat,
+  type SimDialect,
+  type SimTraits,
+} from './personalities.js';
 
-export type SimDialect = 'quectel' | 'simcom' | 'generic';
+export type { SimDialect } from './personalities.js';
 
 export interface AtModemEngineOptions {
-  dialect: SimDialect;
+  /** How this modem behaves: dialect and the traits that set it apart (see personalities.ts). */
+  traits: SimTraits;
   timers: HalTimers;
   rules: SimRuleBook;
   /** Writes bytes to the driver's side. */
@@ -28,6 +35,8 @@ export interface AtModemEngineOptions {
 export interface SimModemStatus {
   cpin: string; // "READY", "SIM PIN", or "NOT INSERTED" (answered as +CME ERROR)
   creg: number;
+  /** MCC+MNC, what +COPS? reports in numeric format. */
+  operatorCode: string;
   csq: number;
   operator: string | null;
   /** Network time zone in quarter hours, or null when the network sent no time. */
@@ -39,6 +48,8 @@ interface SimCall {
   stat: number; // CLCC stat: 0 active, 2 dialing, 3 alerting
   timers: unknown[];
   ceer: string;
+  /** ATD's result is still owed (a held-OK modem answers it on connect or release). */
+  dialOutstanding: boolean;
 }
 
 /**
@@ -53,6 +64,7 @@ export class AtModemEngine {
   status: SimModemStatus = {
     cpin: 'READY',
     creg: 1,
+    operatorCode: '26201',
     csq: 21,
     operator: 'Telekom.de',
     tzQuarters: 4,
@@ -63,14 +75,33 @@ export class AtModemEngine {
   private call: SimCall | null = null;
   private readonly scripted: SimBehavior[] = [];
   private heldFinal: string | null = null;
+  private readonly enabledUrcs = new Set<string>();
+  private copsNumeric: boolean;
 
-  constructor(private readonly o: AtModemEngineOptions) {}
+  constructor(private readonly o: AtModemEngineOptions) {
+    this.copsNumeric = o.traits.numericCopsByDefault;
+  }
+
+  /** Whether the simulated line carries a call. */
+  get callUp(): boolean {
+    return this.call !== null;
+  }
+
+  get traits(): SimTraits {
+    return this.o.traits;
+  }
 
   scriptNext(b: SimBehavior): void {
     this.scripted.push(b);
   }
 
   receive(chunk: string): void {
+    // V.250: any character from the host aborts a dial that is still being set up.
+    if (this.call?.dialOutstanding && chunk.length > 0) {
+      this.endCall();
+      this.out('NO CARRIER');
+      return;
+    }
     for (const raw of chunk.split(/(?<=\r)/)) {
       for (const line of this.splitter.push(raw)) this.command(line);
     }
@@ -80,6 +111,8 @@ export class AtModemEngine {
   reset(): void {
     this.endCall();
     this.echo = true;
+    this.enabledUrcs.clear();
+    this.copsNumeric = this.o.traits.numericCopsByDefault;
   }
 
   private get silent(): boolean {
@@ -88,32 +121,69 @@ export class AtModemEngine {
 
   private out(...lines: string[]): void {
     if (this.silent) return;
-    this.o.write(lines.map((l) => `\r\n${l}\r\n`).join(''));
+    const text = lines.map((l) => `\r\n${l}\r\n`).join('');
+    const delay = this.o.traits.responseDelayMs;
+    if (delay <= 0) return this.o.write(text);
+    this.o.timers.setTimeout(() => {
+      if (!this.silent) this.o.write(text);
+    }, delay);
+  }
+
+  /** The modem stops answering for `ms` (as if its firmware hung), dropping any call. */
+  goSilentFor(ms: number): void {
+    this.endCall();
+    this.silentUntil = this.o.timers.now() + ms;
+  }
+
+  /** Prints an unsolicited line, e.g. a +CLIP the driver has no use for. */
+  emitUrc(line: string): void {
+    this.out(line);
   }
 
   private command(line: string): void {
+    // What the host sent is recorded even while silent: tests assert what a driver tried.
+    this.received.push(line);
     if (this.silent) return;
     if (this.heldFinal !== null) this.out(this.heldFinal);
     this.heldFinal = null;
-    this.received.push(line);
     if (this.echo) this.o.write(line + '\r');
     const cmd = line.toUpperCase();
-    const d = this.o.dialect;
+    const t = this.o.traits;
+    if (t.answersOnlyError) return this.out('ERROR');
+    const d = t.dialect;
     const ok = (): void => this.out('OK');
     const err = (msg = 'operation not allowed'): void => this.out(`+CME ERROR: ${msg}`);
-    if (cmd === 'AT' || cmd === 'AT+CMEE=2' || cmd === 'AT+CTZU=1') return ok();
+    if (cmd === 'AT') return t.atAnswersError ? this.out('ERROR') : ok();
+    if (cmd === 'AT+CMEE=2' || cmd === 'AT+CTZU=1') return ok();
     if (cmd === 'AT+CREG=1' || cmd === 'AT+CEREG=1') return ok();
     if (cmd === 'ATE0' || cmd === 'ATE1') {
-      this.echo = cmd === 'ATE1';
+      this.echo = cmd === 'ATE1' || t.echoLocked;
       return ok();
     }
     if (cmd === 'ATI') return this.out(...identity(d), 'OK');
-    if (cmd.startsWith('AT^DSCI=') || cmd.startsWith('AT+QURCCFG') || cmd.startsWith('AT+QPCMV')) {
+    if (this.identityQuery(cmd)) return;
+    const urcEnable = { 'AT^DSCI=1': 'dsci', 'AT+CLCC=1': 'clcc', 'AT*ECAV=1': 'ecav' }[cmd];
+    if (urcEnable) {
+      if (t.callUrcs !== urcEnable) return this.out('ERROR');
+      this.enabledUrcs.add(urcEnable);
+      return ok();
+    }
+    if (cmd.startsWith('AT+QURCCFG') || cmd.startsWith('AT+QPCMV')) {
       return d === 'quectel' ? ok() : this.out('ERROR');
     }
-    if (cmd.startsWith('AT+CPCMREG') || cmd === 'AT+CLCC=1') {
-      return d === 'simcom' ? ok() : this.out('ERROR');
+    if (cmd.startsWith('AT+CPCMREG')) return d === 'simcom' ? ok() : this.out('ERROR');
+    const copsFormat = /^AT\+COPS=3,([012])$/.exec(cmd);
+    if (copsFormat) {
+      this.copsNumeric = copsFormat[1] === '2';
+      return ok();
     }
+    if (cmd === 'AT+CLCC=?') {
+      // A modem whose +CLCC can be unsolicited says so with the (0-1) range (SIMCom does).
+      if (t.noClcc) return this.out('ERROR');
+      return t.callUrcs === 'clcc' ? this.out('+CLCC: (0-1)', 'OK') : ok();
+    }
+    if (cmd === 'AT+CFUN?') return this.out('+CFUN: 1', 'OK');
+    if (cmd === 'AT+CFUN=1') return ok();
     if (cmd === 'AT+CPIN?') {
       if (this.status.cpin === 'NOT INSERTED') return err('SIM not inserted');
       return this.out(`+CPIN: ${this.status.cpin}`, 'OK');
@@ -123,16 +193,19 @@ export class AtModemEngine {
     if (cmd === 'AT+CSQ') return this.out(`+CSQ: ${this.status.csq},99`, 'OK');
     if (cmd === 'AT+COPS?') {
       const op = this.status.operator;
-      return this.out(op === null ? '+COPS: 0' : `+COPS: 0,0,"${op}",7`, 'OK');
+      if (op === null) return this.out('+COPS: 0', 'OK');
+      if (this.copsNumeric) return this.out(`+COPS: 0,2,"${this.status.operatorCode}",7`, 'OK');
+      return this.out(`+COPS: 0,0,"${op}",7`, 'OK');
     }
     if (cmd === 'AT+CCLK?')
       return this.out(`+CCLK: "${cclk(this.o.timers.now(), this.status.tzQuarters)}"`, 'OK');
     if (cmd === 'AT+CLCC') {
+      if (t.noClcc) return this.out('ERROR');
       const c = this.call;
       return c ? this.out(`+CLCC: 1,0,${c.stat},0,0,"${c.number}",145`, 'OK') : ok();
     }
     if (cmd === 'AT+CEER') {
-      const text = this.lastCeer;
+      const text = t.ceerText ?? this.lastCeer;
       return this.out(d === 'quectel' ? `+CEER: "${text}"` : `+CEER: ${text}`, 'OK');
     }
     if (cmd === 'AT+CHUP' || cmd === 'ATH') {
@@ -162,9 +235,16 @@ export class AtModemEngine {
     if (this.call) return this.out('+CME ERROR: phone busy');
     const b = this.scripted.shift() ?? this.o.rules.match(number) ?? DEFAULT_SIM_BEHAVIOR;
     if (b.outcome === 'dial_error') return this.out(`+CME ERROR: ${b.message}`);
-    const call: SimCall = { number, stat: 2, timers: [], ceer: 'Normal call clearing' };
+    const held = this.o.traits.heldDialOk;
+    const call: SimCall = {
+      number,
+      stat: 2,
+      timers: [],
+      ceer: 'Normal call clearing',
+      dialOutstanding: held,
+    };
     this.call = call;
-    this.out('OK');
+    if (!held) this.out('OK');
     this.callState(2);
     const at = (ms: number, fn: () => void): void => {
       call.timers.push(this.o.timers.setTimeout(() => this.call === call && fn(), ms));
@@ -203,15 +283,22 @@ export class AtModemEngine {
     }
   }
 
-  /** Reports a state change the way each vendor does. */
-  private callState(stat: number): void {
+  /** The call-state URC style in force: the modem's own, once the host enabled it. */
+  private get urcStyle() {
+    const style = this.o.traits.callUrcs;
+    return this.enabledUrcs.has(style) ? style : 'none';
+  }
+
+  /** Reports a state change the way the modem does; a held ATD answers OK on connect. */
+  private callState(stat: SimCallStat & number): void {
     const c = this.call;
     if (!c) return;
     c.stat = stat;
-    if (this.o.dialect === 'quectel') this.out(`^DSCI: 1,0,${stat},0,${c.number},145`);
-    if (this.o.dialect === 'simcom') {
-      this.out(`+CLCC: 1,0,${stat},0,0,"${c.number}",145`);
-      if (stat === 0) this.out('VOICE CALL: BEGIN');
+    const lines = callStateUrcs(this.urcStyle, this.o.traits.dialect, c.number, stat);
+    if (lines.length > 0) this.out(...lines);
+    if (stat === 0 && c.dialOutstanding) {
+      c.dialOutstanding = false;
+      this.out('OK');
     }
   }
 
@@ -224,23 +311,44 @@ export class AtModemEngine {
     const c = this.call;
     if (!c) return;
     this.lastCeer = ceer;
-    const d = this.o.dialect;
-    if (d === 'quectel') {
-      this.out(
-        cause === null
-          ? `^DSCI: 1,0,6,0,${c.number},145`
-          : `^DSCI: 1,0,6,0,${c.number},145,${cause}`,
-      );
-    }
-    if (d === 'simcom') this.out(`+CLCC: 1,0,6,0,0,"${c.number}",145`, 'VOICE CALL: END: 000000');
+    const busy = final === 'BUSY';
+    const lines = callStateUrcs(
+      this.urcStyle,
+      this.o.traits.dialect,
+      c.number,
+      'released',
+      cause,
+      busy,
+    );
+    if (lines.length > 0) this.out(...lines);
+    const answersDial = c.dialOutstanding;
     this.endCall();
-    if (byNetwork && this.o.holdTrailingFinal) this.heldFinal = final;
-    else if (byNetwork) this.out(final);
+    if (!byNetwork) return;
+    if (this.o.holdTrailingFinal && !answersDial) this.heldFinal = final;
+    else this.out(final); // a held ATD gets its result now: BUSY or NO CARRIER
+  }
+
+  /** What ModemManager (and technicians) ask a modem about itself. */
+  private identityQuery(cmd: string): boolean {
+    const d = this.o.traits.dialect;
+    const answers: Record<string, string[]> = {
+      'AT+CGMI': [d === 'quectel' ? 'Quectel' : d === 'simcom' ? 'SIMCOM INCORPORATED' : 'Generic'],
+      'AT+CGMM': [d === 'quectel' ? 'EC25' : d === 'simcom' ? 'SIMCOM_SIM7600E-H' : 'Modem 27.007'],
+      'AT+CGMR': [
+        d === 'quectel' ? 'EC25EFAR06A06M4G' : d === 'simcom' ? 'SIM7600M22_V2.0' : '1.0',
+      ],
+      'AT+CGSN': ['861234567890123'],
+      'AT+GCAP': ['+GCAP: +CGSM'],
+      'AT+CIMI': ['262011234567890'],
+    };
+    const lines = answers[cmd];
+    if (!lines) return false;
+    this.out(...lines, 'OK');
+    return true;
   }
 
   private goSilent(): void {
-    this.endCall();
-    this.silentUntil = this.o.timers.now() + (this.o.silentForMs ?? 1_500);
+    this.goSilentFor(this.o.silentForMs ?? 1_500);
   }
 
   private endCall(): void {

@@ -6,24 +6,30 @@
  *
  * then point the agent at it with hal.modem = { driver: "at", at: { path: "/tmp/companion-modem" } }.
  * The script file is a JSON array of simulator rules ({ "number": "+49*", "outcome": "busy" }, ...).
+ * --personality picks one of the named personalities (docs/hal.md) instead of a plain dialect.
  * SIGHUP reloads the script; SIGUSR1 drops the port for 3 s; SIGINT/SIGTERM stop and remove the pty.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { simRuleSchema } from '../../simulator/rules.js';
+import { PERSONALITY_NAMES, type PersonalityName } from './personalities.js';
 import { PtyModemSimulator } from './pty-modem-simulator.js';
 
 const { values } = parseArgs({
   options: {
     link: { type: 'string', default: '/tmp/companion-modem' },
     dialect: { type: 'string', default: 'quectel' },
+    /** A named personality (overrides --dialect): quectel, simcom, generic, at-error, ... */
+    personality: { type: 'string' },
     script: { type: 'string' },
     'silent-for-ms': { type: 'string', default: '5000' },
   },
 });
 
-const dialect = z.enum(['quectel', 'simcom', 'generic']).parse(values.dialect);
+const personality = z
+  .enum(PERSONALITY_NAMES as [PersonalityName, ...PersonalityName[]])
+  .parse(values.personality ?? values.dialect);
 
 function loadRules(): z.input<typeof simRuleSchema>[] {
   if (!values.script) return [];
@@ -32,13 +38,13 @@ function loadRules(): z.input<typeof simRuleSchema>[] {
 
 const sim = new PtyModemSimulator({
   link: values.link!,
-  dialect,
+  personality,
   rules: loadRules(),
   silentForMs: Number(values['silent-for-ms']),
 });
 
 await sim.start();
-process.stdout.write(`modem-sim ready: ${dialect} on ${sim.path}\n`);
+process.stdout.write(`modem-sim ready: ${personality} on ${sim.path}\n`);
 
 process.on('SIGHUP', () => {
   try {

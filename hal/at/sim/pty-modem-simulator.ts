@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { SerialPort } from 'serialport';
 import type { HalLogger } from '../../logger.js';
 import {
@@ -10,12 +11,19 @@ import {
 } from '../../simulator/rules.js';
 import { systemTimers } from '../../system-timers.js';
 import type { HalTimers } from '../../types.js';
-import { AtModemEngine, type SimDialect } from './at-modem-engine.js';
+import { AtModemEngine } from './at-modem-engine.js';
+import {
+  type PersonalityName,
+  type SimDialect,
+  type SimTraits,
+  traitsOf,
+} from './personalities.js';
 
 export interface PtyModemSimulatorOptions {
   /** Path the driver opens (a symlink socat creates); the simulator's own end is `${link}.sim`. */
   link: string;
-  dialect: SimDialect;
+  /** A named personality (personalities.ts), a bare dialect, or traits. */
+  personality: PersonalityName | SimDialect | Partial<SimTraits>;
   rules?: SimRuleInput[];
   timers?: HalTimers;
   silentForMs?: number;
@@ -56,6 +64,8 @@ export class PtyModemSimulator {
   private noise: NoiseOptions = {};
   private seed = 12345;
   private restartTimer: unknown = null;
+  private unixServer: Server | null = null;
+  private unixClient: Socket | null = null;
   private stopped = false;
   private readonly timers: HalTimers;
   private readonly log: HalLogger;
@@ -64,8 +74,10 @@ export class PtyModemSimulator {
     this.timers = o.timers ?? systemTimers;
     this.log = o.logger ?? stderrLogger;
     this.rules = new SimRuleBook(o.rules);
+    const traits = traitsOf(o.personality);
+    this.noise = { garbage: traits.garbage };
     this.engine = new AtModemEngine({
-      dialect: o.dialect,
+      traits,
       timers: this.timers,
       rules: this.rules,
       silentForMs: o.silentForMs ?? 1_500,
@@ -129,6 +141,11 @@ export class PtyModemSimulator {
   async stop(): Promise<void> {
     this.stopped = true;
     this.cancelRestart();
+    this.unixClient?.destroy();
+    this.unixClient = null;
+    const server = this.unixServer;
+    this.unixServer = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.teardown();
   }
 
@@ -204,7 +221,32 @@ export class PtyModemSimulator {
     if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 
+  /**
+   * Also serves the simulated modem on a unix socket, the way ModemManager's test mode opens the
+   * ports of a test profile (it connects to them as sockets, not ttys). One client at a time: a
+   * new connection (ModemManager reopening the port) replaces the last, so no stale reader can
+   * take the modem's answers. Stopped with the simulator.
+   */
+  async serveUnixSocket(path: string): Promise<void> {
+    rmSync(path, { force: true });
+    const server = createServer((conn) => {
+      this.unixClient?.destroy();
+      this.unixClient = conn;
+      conn.on('data', (b: Buffer) => this.engine.receive(b.toString('latin1')));
+      conn.on('error', () => {});
+      conn.on('close', () => {
+        if (this.unixClient === conn) this.unixClient = null;
+      });
+    });
+    this.unixServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+  }
+
   private write(text: string): void {
+    this.unixClient?.write(text, 'latin1');
     const port = this.port;
     if (!port?.isOpen) return;
     if (this.noise.garbage) port.write('\r\n\x00\xff\xfe#%garbage%#\x1b[0m\r\n', 'latin1');
