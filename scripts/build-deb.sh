@@ -17,7 +17,8 @@
 #                     package.json, so `companion-agent version` says V)
 #   DEB_OVERLAY=DIR   files copied over the staged package root before it is sealed (the install
 #                     test uses it for a build with a new migration and changed defaults)
-#   DEB_COMPRESS=C    dpkg-deb compressor: xz (default: smallest download over cellular), gzip, zstd
+#   DEB_COMPRESS=C    dpkg-deb compressor: xz (default: smallest download over cellular), gzip,
+#                     zstd, none (throwaway test builds)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -112,6 +113,7 @@ node scripts/check-native-arch.mjs "$APP/node_modules" "$ARCH" "$APP/node/bin/no
 # the operator's settings live in /etc/companion-agent/, which the package never ships), the docs.
 install -m 0755 packaging/debian/companion-agent.sh "$PKG_ROOT/usr/bin/$NAME"
 install -m 0644 packaging/systemd/$NAME.service "$PKG_ROOT/lib/systemd/system/$NAME.service"
+install -D -m 0644 packaging/debian/modules-load.conf "$PKG_ROOT/usr/lib/modules-load.d/$NAME.conf"
 install -m 0644 packaging/debian/defaults.json "$APP/defaults.json"
 install -m 0644 docs/packaging.md "$DOC/packaging.md"
 install -m 0644 packaging/debian/config.example.json "$DOC/config.example.json"

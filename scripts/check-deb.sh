@@ -31,6 +31,7 @@ grep -v '/node_modules/' "$TMP/contents" || true
 echo "... plus $(grep -c '/node_modules/' "$TMP/contents") node_modules entries"
 for p in ./usr/bin/companion-agent ./lib/systemd/system/companion-agent.service \
     ./usr/lib/companion-agent/defaults.json ./usr/lib/companion-agent/node/bin/node \
+    ./usr/lib/modules-load.d/companion-agent.conf \
     ./usr/lib/companion-agent/node/runtime.json ./usr/share/doc/companion-agent/node-LICENSE \
     ./usr/lib/companion-agent/dist/agent/cli/main.js \
     ./usr/lib/companion-agent/dist/agent/store/migrations/0001_init.sql \
