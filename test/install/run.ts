@@ -401,6 +401,36 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
       },
     );
 
+    await step(
+      'a call due while the agent is down (restart window) is placed when the new agent is ready',
+      async () => {
+        // The one window with no agent in an upgrade is postinst's restart. Made long and
+        // deterministic here: the agent is stopped, the slot passes, then the same postinst
+        // restart path runs (dpkg-reconfigure = postinst configure <installed version>).
+        const slot = Date.now() + 3000;
+        c!.exec(`cat > /run/ci/call-3.json <<'EOF'\n${bookingFile('ci-call-restart', slot)}\nEOF`);
+        assert.equal(c!.exec('companion-agent apply /run/ci/call-3.json').code, 0);
+        assert.equal(c!.exec('systemctl stop companion-agent').code, 0);
+        await sleep(Math.max(0, Math.ceil(slot / 1000) * 1000 - Date.now()) + 3000);
+        const r = c!.exec('dpkg-reconfigure companion-agent', 3 * 60_000);
+        assert.equal(r.code, 0, r.out + r.err);
+        const run3 = await unit.waitForRun(
+          'ci-call-restart',
+          (x) => x.status === 'completed',
+          60_000,
+        );
+        const att = run3.attempts?.[0];
+        log(
+          `ci-call-restart: slot ${run3.slotAt}, dialled ${att?.dialAt} (${att?.latenessMs} ms late)`,
+        );
+        assert.ok(
+          att?.dialAt && Date.parse(att.dialAt) > Date.parse(run3.slotAt) + 2000,
+          'dialled after the downtime',
+        );
+        assert.ok((att?.latenessMs ?? Infinity) < 900_000, 'within the default catch-up window');
+      },
+    );
+
     await step('configure fails with the reason when the agent cannot start, and recovers', () => {
       const bad = '/etc/companion-agent/config.d/50-broken.json';
       c!.exec(`echo '{ "unitId": "has spaces" }' > ${bad}`);
