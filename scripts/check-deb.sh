@@ -1,6 +1,8 @@
 #!/bin/sh
 # CI check of the Debian package: build it, list it, syntax-check its maintainer scripts, unpack it
-# into a throwaway root and run the installed agent from there, and verify the systemd unit.
+# into a throwaway root and run the installed agent from there, and verify the systemd unit and its
+# hardening score. The install, upgrade, downgrade and purge on a booted Debian are
+# scripts/install-test (npm run test:install), which reuses the package built here in CI.
 #   sh scripts/check-deb.sh            (SKIP_BUILD=1 reuses dist/; the .deb is always rebuilt)
 set -eu
 
@@ -28,7 +30,10 @@ dpkg-deb -c "$DEB" >"$TMP/contents"
 grep -v '/node_modules/' "$TMP/contents" || true
 echo "... plus $(grep -c '/node_modules/' "$TMP/contents") node_modules entries"
 for p in ./usr/bin/companion-agent ./lib/systemd/system/companion-agent.service \
-    ./etc/companion-agent/config.json ./usr/lib/companion-agent/dist/agent/cli/main.js \
+    ./usr/lib/companion-agent/defaults.json ./usr/lib/companion-agent/node/bin/node \
+    ./usr/lib/modules-load.d/companion-agent.conf \
+    ./usr/lib/companion-agent/node/runtime.json ./usr/share/doc/companion-agent/node-LICENSE \
+    ./usr/lib/companion-agent/dist/agent/cli/main.js \
     ./usr/lib/companion-agent/dist/agent/store/migrations/0001_init.sql \
     ./usr/lib/companion-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node; do
     awk '{print $6}' "$TMP/contents" | grep -qx "$p" || die "missing from package: $p"
@@ -36,12 +41,18 @@ done
 if awk '{print $6}' "$TMP/contents" | grep -E '/(vitest|typescript|eslint|playwright-core)/package.json$'; then
     die "dev dependencies in the package"
 fi
+# Nothing under /etc: the operator's files there are never the package's, so upgrades never prompt.
+if awk '{print $6}' "$TMP/contents" | grep -E '^\./etc/.+[^/]$'; then
+    die "the package ships files under /etc (they would be conffiles: upgrades would prompt)"
+fi
 
 step "control files and maintainer scripts (sh -n)"
 dpkg-deb -e "$DEB" "$TMP/control"
 cat "$TMP/control/control"
-grep -qx '/etc/companion-agent/config.json' "$TMP/control/conffiles" || die "config.json is not a conffile"
-for s in postinst prerm postrm; do
+[ ! -s "$TMP/control/conffiles" ] || die "the package has conffiles: $(cat "$TMP/control/conffiles")"
+grep -q '^Depends:.*nodejs' "$TMP/control/control" && die "the package depends on a system nodejs"
+grep -q '@[A-Z_]*@' "$TMP/control/preinst" && die "preinst has unfilled placeholders"
+for s in preinst postinst prerm postrm; do
     [ -x "$TMP/control/$s" ] || die "$s missing or not executable"
     sh -n "$TMP/control/$s" || die "$s: syntax error"
     echo "sh -n $s: ok"
@@ -59,13 +70,24 @@ AGENT="$ROOT/usr/bin/companion-agent"
 export COMPANION_AS_ROOT=1
 unset COMPANION_CONFIG || true
 
+step "the shipped runtime is the one this checkout was built and tested with"
+BUILD_NODE=$(readlink -f "$(node -p process.execPath)")
+WANT_SHA=$(sha256sum "$BUILD_NODE" | cut -d' ' -f1)
+GOT_SHA=$(sha256sum "$ROOT/usr/lib/companion-agent/node/bin/node" | cut -d' ' -f1)
+cat "$ROOT/usr/lib/companion-agent/node/runtime.json"
+[ "$GOT_SHA" = "$WANT_SHA" ] || die "shipped node ($GOT_SHA) is not $BUILD_NODE ($WANT_SHA)"
+grep -q "\"sha256\": \"$WANT_SHA\"" "$ROOT/usr/lib/companion-agent/node/runtime.json" || die "runtime.json does not match"
+echo "usr/lib/companion-agent/node/bin/node = $BUILD_NODE ($(node --version)), sha256 $WANT_SHA"
+
 step "installed agent: --version"
 GOT=$("$AGENT" --version)
 echo "$GOT"
 [ "$GOT" = "$VERSION" ] || die "--version printed '$GOT', expected $VERSION"
 
-step "installed agent: config check (the packaged default config)"
-"$AGENT" config check || die "config check failed on the packaged default config"
+step "installed agent: config check (the package's defaults, outside /etc)"
+"$AGENT" config check | tee "$TMP/config-check.txt" || die "config check failed on the package's defaults"
+grep -q "dataDir .*usr/lib/companion-agent/defaults.json" "$TMP/config-check.txt" ||
+    die "config check does not say dataDir came from the package's defaults"
 
 step "installed agent: starts, opens its database (native better-sqlite3), stops on SIGTERM"
 # Simulator drivers: the CI machine has no modem. Proves the packaged native addon loads.
@@ -101,6 +123,10 @@ if command -v systemd-analyze >/dev/null 2>&1; then
         die "systemd-analyze verify reported problems"
     fi
     echo "systemd-analyze verify: clean"
+    # The hardening bar: overall exposure <= 2.0 (systemd's threshold is in tenths).
+    systemd-analyze security --offline=true --threshold=20 "$TMP/unit/companion-agent.service" >"$TMP/security.txt" 2>&1 ||
+        { cat "$TMP/security.txt"; die "systemd-analyze security: exposure above 2.0"; }
+    tail -n 1 "$TMP/security.txt"
 else
     echo "SKIPPED: systemd-analyze is not installed on this machine (apt-get install systemd to run it)"
 fi

@@ -7,7 +7,9 @@ import { parseArgs } from 'node:util';
 import { CliError, type CliContext } from './context.js';
 import { applyCommand, deadLetterReplay } from './write-commands.js';
 import { bookingsCommand, deadLetterList, runsCommand, statusCommand } from './read-commands.js';
-import { ConfigError, loadConfig, redactConfig } from '../config/config.js';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { configCheckCommand } from './config-command.js';
+import { endQuietlyOnEpipe } from './epipe.js';
 import { runUntilSignal } from '../main.js';
 import { VERSION } from '../version.js';
 import { doctorCommand } from '../doctor/command.js';
@@ -31,14 +33,17 @@ Commands:
   version                     print the version
 
 Options:
-  --config PATH   JSON config file (default: $COMPANION_CONFIG, else built-in defaults)
+  --config PATH   one JSON config file instead of $COMPANION_CONFIG_DIR's config.json + config.d/*.json
   --json          machine-readable output
   --limit N       how many rows to list
   -h, --help      this help
 
-Environment: COMPANION_<KEY>[__<KEY>...] overrides a config value, e.g. COMPANION_DATA_DIR=/tmp/unit.`;
+Config layers, later wins: built-in defaults, $COMPANION_DEFAULTS_FILE (the package's defaults),
+$COMPANION_CONFIG_DIR/config.json, $COMPANION_CONFIG_DIR/config.d/*.json (by name), --config PATH
+(or $COMPANION_CONFIG) instead of those two, then COMPANION_<KEY>[__<KEY>...] variables, e.g.
+COMPANION_DATA_DIR=/tmp/unit. \`config check\` shows which layer set each value.`;
 
-export async function main(argv: string[], io = defaultIo()): Promise<number> {
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -57,6 +62,8 @@ export async function main(argv: string[], io = defaultIo()): Promise<number> {
     return 2;
   }
   const [command, ...rest] = parsed.positionals;
+  // Output into a pipe whose reader has gone (`| head`) ends quietly; see epipe.ts.
+  if (command !== 'run') io.onCommand?.();
   if (parsed.values.version || command === 'version') {
     io.out(VERSION);
     return 0;
@@ -96,13 +103,7 @@ export async function main(argv: string[], io = defaultIo()): Promise<number> {
         return applyCommand(ctx);
       case 'config': {
         if (rest[0] !== 'check') throw new CliError('usage: companion-agent config check', 2);
-        const config = loadConfig({ path: ctx.flags.config, env: ctx.env });
-        if (ctx.flags.json) io.out(JSON.stringify(redactConfig(config), null, 2));
-        else
-          io.out(
-            `config OK (${ctx.flags.config ?? 'defaults + environment'})\n${JSON.stringify(redactConfig(config), null, 2)}`,
-          );
-        return 0;
+        return configCheckCommand(ctx);
       }
       case 'doctor':
         return await doctorCommand(ctx);
@@ -131,11 +132,20 @@ export async function main(argv: string[], io = defaultIo()): Promise<number> {
   }
 }
 
-function defaultIo() {
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Called once the command is known and is not `run`. */
+  onCommand?: () => void;
+}
+
+function defaultIo(): CliIo {
   return {
     out: (s: string) => process.stdout.write(s + '\n'),
     err: (s: string) => process.stderr.write(s + '\n'),
     env: process.env,
+    onCommand: () => endQuietlyOnEpipe(process.stdout),
   };
 }
 

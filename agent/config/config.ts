@@ -1,13 +1,13 @@
 /**
- * The composed config schema and its loader: a JSON file plus environment overrides, every error
- * reported at once with its path, secrets never printed.
+ * The composed config schema and its loader: package defaults, the operator's file and drop-ins,
+ * then environment overrides (the layers and their order: layers.ts), merged and validated by this
+ * one schema; every error reported at once with its path and its file, secrets never printed.
  *
  * Environment overrides: COMPANION_<PATH> where nested keys are joined by "__" and written in
  * upper snake case, e.g. COMPANION_DATA_DIR=/var/lib/companion-agent,
  * COMPANION_HAL__MODEM__DRIVER=at, COMPANION_MQTT__ENABLED=true. Values that parse as JSON
  * (numbers, booleans, arrays) are taken as such; anything else is a string.
  */
-import { readFileSync, existsSync } from 'node:fs';
 import { z } from 'zod';
 import { modemConfigSchema, audioConfigSchema } from '../../hal/config.js';
 import { mqttConfigSchema } from '../../sync/config.js';
@@ -22,7 +22,17 @@ import {
   schedulerSchema,
   storageSchema,
 } from './schema.js';
-import { migrateConfig } from './migrate.js';
+import {
+  BUILT_IN,
+  envLayers,
+  layerFiles,
+  mergeLayers,
+  readLayer,
+  sourceOf,
+  type ConfigIssue,
+  type Layer,
+  type LayerSources,
+} from './layers.js';
 
 export const configSchema = z
   .object({
@@ -54,105 +64,110 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-export interface ConfigIssue {
-  path: string;
-  message: string;
-}
+export type { ConfigIssue } from './layers.js';
+export { ENV_PREFIX } from './layers.js';
 
 export class ConfigError extends Error {
   constructor(
+    /** The file (or files) the config came from, for a one-line summary. */
     readonly source: string,
+    /** Every problem, each with its path in the config and the file that holds the value. */
     readonly issues: ConfigIssue[],
   ) {
     super(
       `invalid configuration (${source}):\n` +
-        issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'),
+        issues
+          .map(
+            (i) =>
+              `  - ${i.path || '(root)'}: ${i.message}` +
+              (i.source && i.source !== source ? ` [${i.source}]` : ''),
+          )
+          .join('\n'),
     );
     this.name = 'ConfigError';
   }
 }
 
-export const ENV_PREFIX = 'COMPANION_';
-
-/** COMPANION_* variables that are not config overrides (the config path, the cloud CLI's key, the launcher). */
-const NOT_CONFIG = new Set(['COMPANION_CONFIG', 'COMPANION_CLOUD_KEY', 'COMPANION_AS_ROOT']);
-
 /** Turn COMPANION_A__B_C=1 into { a: { bC: 1 } }. */
 export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(ENV_PREFIX) || value === undefined || NOT_CONFIG.has(key)) continue;
-    const path = key
-      .slice(ENV_PREFIX.length)
-      .split('__')
-      .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()));
-    let node = out;
-    for (const seg of path.slice(0, -1)) {
-      if (typeof node[seg] !== 'object' || node[seg] === null) node[seg] = {};
-      node = node[seg] as Record<string, unknown>;
-    }
-    node[path.at(-1)!] = parseEnvValue(value);
-  }
-  return out;
+  return mergeLayers(envLayers(env)).value;
 }
 
-function parseEnvValue(v: string): unknown {
-  try {
-    return JSON.parse(v);
-  } catch {
-    return v;
-  }
-}
-
-function deepMerge(base: unknown, over: unknown): unknown {
-  if (typeof base !== 'object' || base === null || Array.isArray(base)) return over;
-  if (typeof over !== 'object' || over === null || Array.isArray(over)) return over;
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(out[k], v);
-  return out;
-}
-
-export interface LoadOptions {
-  /** Path to a JSON config file; missing file is an error only when given explicitly. */
-  path?: string | null;
+export interface LoadOptions extends LayerSources {
+  /** Defaults: --config / $COMPANION_CONFIG, $COMPANION_DEFAULTS_FILE, $COMPANION_CONFIG_DIR. */
   env?: NodeJS.ProcessEnv;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Every file read, lowest layer first (missing optional files are not listed). */
+  files: string[];
+  /** Leaf path ("mqtt.url") → the file or variable that set it; unlisted paths are built-in defaults. */
+  sources: Record<string, string>;
+}
+
+/** Where this process's config comes from: options first, then the environment (see layers.ts). */
+export function layerSourcesOf(opts: LoadOptions = {}): LayerSources {
+  const env = opts.env ?? process.env;
+  return {
+    path: opts.path ?? env.COMPANION_CONFIG ?? null,
+    defaultsFile: opts.defaultsFile ?? env.COMPANION_DEFAULTS_FILE ?? null,
+    configDir: opts.configDir ?? env.COMPANION_CONFIG_DIR ?? null,
+  };
+}
+
+/**
+ * Read every layer, merge, validate once. Throws one ConfigError listing every problem of every
+ * file at once, each with the file that holds the offending value.
+ */
+export function loadConfigLayers(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const layers: Layer[] = [];
+  const issues: ConfigIssue[] = [];
+  const tried: string[] = [];
+  for (const { file, required } of layerFiles(layerSourcesOf(opts))) {
+    const r = readLayer(file, required);
+    if (r.layer) layers.push(r.layer);
+    if (r.layer || r.issues.length > 0) tried.push(file);
+    issues.push(...r.issues);
+  }
+  const files = layers.map((l) => l.source);
+  layers.push(...envLayers(env));
+  const { value, sources } = mergeLayers(layers);
+  const summary = tried.length === 0 ? BUILT_IN : tried.join(' + ');
+  const parsed = configSchema.safeParse(value);
+  if (!parsed.success) issues.push(...zodIssues(parsed.error.issues, sources));
+  if (issues.length > 0) throw new ConfigError(summary, issues);
+  return { config: parsed.data!, files, sources };
 }
 
 /** Load, migrate, merge env, validate. Throws ConfigError listing every problem at once. */
 export function loadConfig(opts: LoadOptions = {}): Config {
-  const env = opts.env ?? process.env;
-  const path = opts.path ?? env.COMPANION_CONFIG ?? null;
-  let fileValue: unknown = {};
-  const source = path ?? 'defaults';
-  if (path) {
-    if (!existsSync(path)) {
-      throw new ConfigError(source, [
-        {
-          path: '',
-          message: `config file not found: ${path} (create it, or omit --config to use defaults)`,
-        },
-      ]);
-    }
-    try {
-      fileValue = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(source, [
-        { path: '', message: `not valid JSON: ${(err as Error).message}` },
-      ]);
+  return loadConfigLayers(opts).config;
+}
+
+/** zod's issues as ours: one per unknown key, each with the layer that holds the value. */
+function zodIssues(list: z.core.$ZodIssue[], sources?: Record<string, string>): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const i of list) {
+    const path = i.path.map(String).join('.');
+    const keys = i.code === 'unrecognized_keys' ? i.keys : [null];
+    for (const key of keys) {
+      const at = key === null ? path : path ? `${path}.${key}` : key;
+      out.push({
+        path: key === null ? path : at,
+        message: key === null ? i.message : 'unknown key',
+        ...(sources ? { source: sourceOf(sources, at) } : {}),
+      });
     }
   }
-  const migrated = migrateConfig(fileValue);
-  if (!migrated.ok) throw new ConfigError(source, migrated.issues);
-  return parseConfig(deepMerge(migrated.value, envOverrides(env)), source);
+  return out;
 }
 
 export function parseConfig(value: unknown, source = 'inline'): Config {
   const parsed = configSchema.safeParse(value);
   if (!parsed.success) {
-    throw new ConfigError(
-      source,
-      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-    );
+    throw new ConfigError(source, zodIssues(parsed.error.issues));
   }
   return parsed.data;
 }

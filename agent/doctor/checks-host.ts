@@ -15,7 +15,7 @@ import { fail, ok, warn, type CheckResult, type DoctorEnv } from './types.js';
 export function checkDataDir(config: Config): CheckResult {
   const dir = config.dataDir;
   const name = 'data dir';
-  const fix = `install -d -o companion -g companion -m 0750 ${dir} (the package's postinst does this)`;
+  const fix = `install -d -o companion -g companion -m 0700 ${dir} (the package's postinst does this)`;
   if (!existsSync(dir)) return fail(name, `${dir} does not exist`, fix);
   if (!statSync(dir).isDirectory()) return fail(name, `${dir} is not a directory`, fix);
   // A real write, not just access(): a read-only mount or a full disk also fails here.

@@ -2,7 +2,8 @@
  * `companion-agent doctor`: checks a unit's installation, one line per check with its fix. The
  * config comes first; when it is invalid nothing else can be judged, so the rest are skipped.
  */
-import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { ConfigError, loadConfigLayers, type Config } from '../config/config.js';
+import { BUILT_IN } from '../config/layers.js';
 import { checkAudio, checkSerial } from './checks-devices.js';
 import { checkModemOwner } from './checks-modem-owner.js';
 import { checkDataDir, checkDisk } from './checks-host.js';
@@ -29,8 +30,9 @@ export async function runDoctor(
   env: DoctorEnv = defaultDoctorEnv(),
 ): Promise<DoctorReport> {
   let config: Config;
+  let files: string[];
   try {
-    config = loadConfig(load);
+    ({ config, files } = loadConfigLayers(load));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const first = err.issues[0];
@@ -38,7 +40,7 @@ export async function runDoctor(
     const checks = [
       fail(
         'config',
-        `${err.source}: ${first ? `${first.path || '(root)'}: ${first.message}` : 'invalid'}${more}`,
+        `${first?.source ?? err.source}: ${first ? `${first.path || '(root)'}: ${first.message}` : 'invalid'}${more}`,
         'fix the file; `companion-agent config check` lists every problem',
       ),
     ];
@@ -47,7 +49,7 @@ export async function runDoctor(
   const checks: CheckResult[] = [
     ok(
       'config',
-      `${load.path ?? load.env.COMPANION_CONFIG ?? 'defaults'} valid (version ${config.version}, unit ${config.unitId})`,
+      `${files.length > 0 ? files.join(' + ') : BUILT_IN} valid (version ${config.version}, unit ${config.unitId})`,
     ),
     checkDataDir(config),
     ...checkStore(config, env),

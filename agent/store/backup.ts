@@ -14,6 +14,7 @@
  * `*.partial` file, never a truncated file that looks like a real backup.
  */
 import {
+  chmodSync,
   closeSync,
   existsSync,
   fsyncSync,
@@ -80,13 +81,14 @@ export interface BackupLabel {
 
 /** Write a consistent, fsynced copy of `db` into `dir`; returns its path. */
 export function backupDatabase(db: Db, dir: string, label: BackupLabel): string {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 }); // database copies: owner-only, like the store
   const seq = String(nextSeq(dir)).padStart(6, '0');
   const name = `companion-${seq}-v${label.fromVersion}-to-v${label.toVersion}-${stamp(label.now ?? new Date())}.db`;
   const final = join(dir, name);
   const partial = `${final}.partial`;
   rmSync(partial, { force: true }); // VACUUM INTO refuses to overwrite an existing file
   db.prepare('VACUUM INTO ?').run(partial);
+  chmodSync(partial, 0o600); // SQLite creates it 0644 minus the umask
   fsyncPath(partial);
   renameSync(partial, final);
   fsyncPath(dir);

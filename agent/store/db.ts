@@ -5,7 +5,15 @@
  * commits on power loss).
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,7 +78,7 @@ export interface OpenOptions {
 export const AGENT_BUSY_TIMEOUT_MS = 100;
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:' && !opts.readonly) createOwnerOnly(path);
   const db = new Database(path, { readonly: opts.readonly ?? false });
   try {
     db.pragma(
@@ -90,6 +98,25 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/**
+ * The store holds clear-text phone numbers and raw commands: its directory is created 0700 and its
+ * files 0600 whoever starts the agent, whatever the umask. SQLite would create the file 0644 minus
+ * the umask, and gives -wal/-shm the database file's mode, so the file is created here first.
+ * Files of ours left group/world-readable by an older agent are tightened.
+ */
+function createOwnerOnly(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    const st = statSync(f, { throwIfNoEntry: false });
+    if (st && st.mode & 0o077 && st.uid === process.getuid?.()) chmodSync(f, st.mode & 0o700);
   }
 }
 

@@ -1,28 +1,35 @@
 #!/bin/sh
-# /usr/bin/companion-agent: runs the packaged agent with the system's node (nodejs >= 20).
+# /usr/bin/companion-agent: runs the packaged agent on the Node runtime shipped inside the package
+# (/usr/lib/companion-agent/node: the exact binary it was built and tested with, see
+# docs/packaging.md "Runtime"), never on a system node.
 # Paths are resolved relative to this script, so the same tree also runs from a throwaway root
 # (dpkg -x pkg.deb /tmp/root; /tmp/root/usr/bin/companion-agent --version).
 set -e
 self=$(readlink -f "$0")
 prefix=$(dirname "$(dirname "$self")")          # /usr
-app="$prefix/lib/companion-agent/dist/agent/cli/main.js"
-conf="$prefix/../etc/companion-agent/config.json"  # /etc/... on a real install
-# A 1 MiB young generation keeps the idle agent's memory small (README: benchmarks); the same
-# flags are on the CLI's shebang line.
+root=$(dirname "$prefix")                        # / on a real install
+[ "$root" = / ] && root=
+lib="$prefix/lib/companion-agent"
+node="$lib/node/bin/node"
+app="$lib/dist/agent/cli/main.js"
+# THE place for the packaged agent's node flags: the service, the CLI and the doctor all start
+# here. A 1 MiB young generation keeps the idle agent's memory small (README: benchmarks); the
+# CLI's shebang line carries the same flag for a checkout.
 node_flags="--max-semi-space-size=1"
 
-# Commands without --config read the unit's config, as the service does.
-if [ -z "${COMPANION_CONFIG:-}" ] && [ -f "$conf" ]; then
-    COMPANION_CONFIG=$(readlink -f "$conf")
-    export COMPANION_CONFIG
-fi
+# Config layers (agent/config/layers.ts), lowest first: the package's defaults (outside /etc,
+# replaced by every upgrade), then the operator's /etc/companion-agent/config.json and
+# config.d/*.json, then COMPANION_* variables. --config FILE replaces the /etc layers.
+: "${COMPANION_DEFAULTS_FILE:=$lib/defaults.json}"
+: "${COMPANION_CONFIG_DIR:=$root/etc/companion-agent}"
+export COMPANION_DEFAULTS_FILE COMPANION_CONFIG_DIR
 
 # Run by root on a unit, drop to the service user: a root-owned companion.db-wal or backup would
 # lock the agent out of its own database. COMPANION_AS_ROOT=1 skips this (recovery only).
 if [ "$(id -u)" = 0 ] && [ -z "${COMPANION_AS_ROOT:-}" ] && getent passwd companion >/dev/null 2>&1 \
     && command -v runuser >/dev/null 2>&1; then
-    exec runuser -u companion -- node $node_flags "$app" "$@"
+    exec runuser -u companion -- "$node" $node_flags "$app" "$@"
 fi
 # COMPANION_* variables are config overrides for the agent; this one is only for the wrapper.
 unset COMPANION_AS_ROOT
-exec node $node_flags "$app" "$@"
+exec "$node" $node_flags "$app" "$@"

@@ -10,8 +10,10 @@ import { migrateConfig } from '../../agent/config/migrate.js';
 import { CONFIG_VERSION } from '../../agent/config/schema.js';
 import { tempDir } from './support.js';
 
+let lastPath = '';
 function load(content: string): ConfigError | null {
   const path = join(tempDir('config'), 'config.json');
+  lastPath = path;
   writeFileSync(path, content);
   try {
     loadConfig({ path, env: {} });
@@ -35,6 +37,7 @@ describe('config versions', () => {
       {
         path: 'version',
         message: `config version ${CONFIG_VERSION + 1} is newer than this agent understands (${CONFIG_VERSION}); upgrade the agent`,
+        source: lastPath,
       },
     ]);
     expect(err?.message).toContain('version:');
@@ -64,14 +67,15 @@ describe('config versions', () => {
       }),
     );
     const paths = err!.issues.map((i) => i.path).sort();
-    expect(paths).toEqual(['', 'backups.keep', 'unitId']);
+    expect(paths).toEqual(['backups.keep', 'bogus', 'unitId']);
+    expect(err!.issues.find((i) => i.path === 'bogus')?.message).toBe('unknown key');
   });
 
-  it('the packaged default config is valid', () => {
-    // The .deb must never ship a config the agent rejects.
-    const err = load(
-      readFileSync(join(process.cwd(), 'packaging', 'debian', 'config.json'), 'utf8'),
-    );
-    expect(err).toBeNull();
+  it('the packaged defaults and the example operator file are valid', () => {
+    // The .deb must never ship defaults (or document an example) the agent rejects.
+    for (const f of ['defaults.json', 'config.example.json']) {
+      const err = load(readFileSync(join(process.cwd(), 'packaging', 'debian', f), 'utf8'));
+      expect(err, f).toBeNull();
+    }
   });
 });
