@@ -61,6 +61,8 @@ export const storageSchema = z
 export const logSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto`: human-readable on a terminal (pino-pretty), JSON otherwise (journald, pipes). */
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
   })
   .strict();
 

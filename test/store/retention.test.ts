@@ -62,17 +62,16 @@ function addRun(
   attempts.forEach((s, i) =>
     store.db
       .prepare(
-        `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, lease_expires_at,
-           heartbeat_at, claimed_at)
-         VALUES (?, ?, ?, 1, ?, ?, ?, ?)`,
+        `INSERT INTO attempts (id, run_id, attempt_no, boot_epoch, status, claimed_at)
+         VALUES (?, ?, ?, 1, ?, ?)`,
       )
-      .run(`${id}-a${i + 1}`, id, i + 1, s, at, at, at - 30_000),
+      .run(`${id}-a${i + 1}`, id, i + 1, s, at - 30_000),
   );
   return id;
 }
 
 function addOutbox(store: Store, at: number, sent: boolean): number {
-  store.outbox.add('test.event', { i: ++n }, at);
+  store.outbox.add('clock.trusted', { source: `test-${++n}` }, at);
   const seq = (store.db.prepare('SELECT max(seq) AS s FROM outbox').get() as { s: number }).s;
   if (sent) store.db.prepare('UPDATE outbox SET sent_at = ? WHERE seq = ?').run(at + 1, seq);
   return seq;
