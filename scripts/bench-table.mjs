@@ -5,7 +5,10 @@
  * for every figure with a goal, the median over the runs of the figure, its floor and their ratio,
  * and the goal. `npm run build` first (it reads the goals from dist/bench/specs.js).
  */
+import console from 'node:console';
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import { URL } from 'node:url';
 import { resolve } from 'node:path';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -16,12 +19,16 @@ if (runs.length === 0) {
   process.exit(2);
 }
 const med = (key) => {
-  const v = runs.map((r) => r[key]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  const v = runs
+    .map((r) => r[key])
+    .filter((x) => typeof x === 'number')
+    .sort((a, b) => a - b);
   if (v.length === 0) return undefined;
   const m = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   return Math.round(m * 100) / 100;
 };
-const fmt = (x) => (x === undefined ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: 2 }));
+const fmt = (x) =>
+  x === undefined ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: 2 });
 const spread = (key) => {
   const v = runs.map((r) => r[key]).filter((x) => typeof x === 'number');
   return v.length > 1 ? ` (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})` : '';

@@ -12,6 +12,9 @@
  *   esbuild bundle (what a bundled build would save: fewer module records and source strings).
  */
 import { spawnSync } from 'node:child_process';
+import console from 'node:console';
+import process from 'node:process';
+import { URL } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
