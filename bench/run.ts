@@ -47,7 +47,7 @@ async function main() {
     Object.assign(results, await claimCycles());
   }
   if (only.has('process')) {
-    console.log('process: cold start, idle RSS/CPU/disk with 10k bookings, traffic (~4 min)…');
+    console.log('process: cold start, idle RSS/CPU/disk with 10k bookings, traffic (~5 min)…');
     const persist = parseConfig({}).clock.persistEverySec;
     Object.assign(results, await processFigures(10_000, persist));
   }
@@ -64,8 +64,15 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   const file = new URL('latest.json', outDir);
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Figures) : {};
-  const measured = withFloors({ ...previous, ...results });
+  // Floors and ratios only from THIS run: a figure is never divided by a floor from another run.
+  const measured = withFloors(results);
+  for (const name of Object.keys(results)) {
+    delete previous[`${name}_floor`];
+    delete previous[`${name}_ratio`];
+  }
+  if (!only.has('floors')) console.warn('(floors not measured in this run: no ratios)');
   const merged = {
+    ...previous,
     ...measured,
     machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
     load_avg_1m_at_end: round(loadavg()[0] ?? 0, 2),
@@ -77,7 +84,6 @@ async function main() {
     `\n${'figure'.padEnd(36)}${'value'.padStart(11)}${'floor'.padStart(11)}${'ratio'.padStart(8)}  goal`,
   );
   for (const [name, v] of Object.entries(measured)) {
-    if (!(name in results) && !(name in SPECS)) continue;
     if (name.endsWith('_floor') || name.endsWith('_ratio')) continue;
     const floor = measured[`${name}_floor`];
     const ratio = measured[`${name}_ratio`];
