@@ -30,6 +30,16 @@ export const SPECS: Record<string, Spec> = {
     kind: 'time',
     goal: '≤ 1.5× floor (bar ≤ 100 ms)',
   },
+  retry_lateness_p50_ms: {
+    floor: k('floor_timer_2commits_p50_ms'),
+    kind: 'time',
+    goal: '≤ 1.5× floor',
+  },
+  retry_lateness_p99_ms: {
+    floor: k('floor_timer_2commits_p99_ms'),
+    kind: 'time',
+    goal: '≤ 1.5× floor (bar ≤ 100 ms)',
+  },
   commits_per_call: { floor: () => 2, kind: 'time', goal: '≤ 2' },
   sync_roundtrip_p50_ms: {
     floor: k('floor_mqtt_rtt_commit_p50_ms'),
