@@ -27,6 +27,7 @@ import { DataDirLock } from './store/dir-lock.js';
 import { NetworkTime, type NetworkTimeState } from './network-time.js';
 import { SyncSink } from './sync-sink.js';
 import { ControlHandler } from './controls.js';
+import { Housekeeping, HousekeepingSchedule } from './housekeeping.js';
 
 /**
  * What the agent does with an unexpected error while runs or attempts may be live: production logs
@@ -80,6 +81,8 @@ interface Running {
   reconcile: ReconcileReport;
   networkTime: NetworkTime;
   offNetworkTime: () => void;
+  housekeeping: Housekeeping;
+  housekeepingSchedule: HousekeepingSchedule;
 }
 
 export class Agent {
@@ -127,6 +130,7 @@ export class Agent {
       const trust = new ClockTrust(store.meta, clock, {
         floorMs: Date.parse(config.clock.floor),
         backwardToleranceMs: config.clock.backwardToleranceSec * 1000,
+        persistEveryMs: config.clock.persistEverySec * 1000,
       });
       const applier = new CommandApplier(store, clock, lifecycle, this.d.dialGuard);
       const runner = new CallRunner({
@@ -183,6 +187,21 @@ export class Agent {
         logger,
       });
       sync.start();
+      // Retention and a WAL checkpoint at a quiet hour, never during a call (agent/housekeeping.ts).
+      const housekeeping = new Housekeeping({
+        store,
+        clock,
+        logger,
+        policy: config.retention,
+        busy: () => runner.busy() !== null,
+      });
+      const housekeepingSchedule = new HousekeepingSchedule({
+        housekeeping,
+        clock,
+        logger,
+        cron: config.retention.schedule,
+        firstRunAfterMs: config.retention.firstRunAfterStartSec * 1000,
+      });
       this.r = {
         lock,
         store,
@@ -196,9 +215,12 @@ export class Agent {
         reconcile,
         networkTime,
         offNetworkTime,
+        housekeeping,
+        housekeepingSchedule,
       };
       this.startedAt = clock.now();
       scheduler.start();
+      housekeepingSchedule.start();
       this.log.info(
         { bootEpoch, unitId: config.unitId, startMs: Math.round(clock.monotonic() - t0) },
         'agent started',
@@ -223,8 +245,15 @@ export class Agent {
     const r = this.r;
     if (!r) return;
     r.offNetworkTime();
+    r.housekeepingSchedule.stop();
     r.scheduler.stop();
     await r.runner.stop();
+    // The highest time seen is written lazily (clock.persistEverySec): a graceful stop forgets none.
+    try {
+      r.store.tx(() => r.trust.persistNow());
+    } catch (err) {
+      this.log.warn({ err }, 'highest time seen not saved at stop');
+    }
     await this.d.audio.stop().catch(() => undefined);
     await this.d.modem.stop().catch(() => undefined);
     r.store.close();
@@ -270,6 +299,9 @@ export class Agent {
   }
   get scheduler(): Scheduler {
     return this.running.scheduler;
+  }
+  get housekeeping(): Housekeeping {
+    return this.running.housekeeping;
   }
   get trust(): ClockTrust {
     return this.running.trust;

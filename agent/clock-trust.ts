@@ -11,6 +11,13 @@ export interface ClockTrustConfig {
   floorMs: number;
   /** How far behind the highest time seen the clock may be before it is distrusted. */
   backwardToleranceMs: number;
+  /**
+   * Write the highest time seen at most this often (default: every time it moves). Every write is a
+   * commit, and a commit is a flash write, so the agent passes config.clock.persistEverySec: an idle
+   * unit then commits once an hour instead of once a scheduler pass. A crash forgets at most this
+   * much of the highest time; `persistNow()` on a graceful stop forgets nothing.
+   */
+  persistEveryMs?: number;
 }
 
 export type TrustState =
@@ -63,8 +70,17 @@ export class ClockTrust {
     return this.maxSeen;
   }
 
-  /** Write the highest time seen (call inside a transaction the caller commits anyway). */
+  /**
+   * Write the highest time seen if it moved by persistEveryMs since the last write (call inside a
+   * transaction the caller commits anyway). A pass that changes nothing else then writes nothing,
+   * and SQLite commits a transaction without writes without touching the disk.
+   */
   persist(): void {
+    if (this.maxSeen - this.persistedMaxSeen >= (this.cfg.persistEveryMs ?? 1)) this.persistNow();
+  }
+
+  /** Write the highest time seen if it moved at all (graceful stop). Call inside a transaction. */
+  persistNow(): void {
     if (this.maxSeen > this.persistedMaxSeen) {
       this.meta.set(META.maxSeenTime, this.maxSeen);
       this.persistedMaxSeen = this.maxSeen;

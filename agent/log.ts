@@ -4,6 +4,7 @@
  * (rule 10): every string field and message is passed through the masker before it is written.
  * Secrets from config are redacted by path.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { maskPhonesInText } from './policy/phone.js';
 
@@ -39,6 +40,42 @@ export interface LogOptions {
   destination?: DestinationStream;
   /** Also keep the most recent lines (already redacted and masked) in memory, for diagnostics. */
   ring?: LogRing;
+  /**
+   * `pretty`: human-readable lines (pino-pretty); `json`: one JSON object a line; `auto` (default):
+   * pretty when stdout is a terminal, JSON otherwise (journald, pipes, files). Only used for the
+   * default destination (stdout).
+   */
+  format?: LogFormat;
+}
+
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/**
+ * pino-pretty as a stream in this thread, loaded only when asked for: a unit's stdout is journald,
+ * so production never loads it (and a production install, without devDependencies, may not have it:
+ * then the lines stay JSON).
+ */
+function prettyStdout(): DestinationStream | null {
+  try {
+    const load = createRequire(import.meta.url);
+    const pretty = load('pino-pretty') as (o: Record<string, unknown>) => DestinationStream;
+    return pretty({
+      colorize: true,
+      sync: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+    });
+  } catch {
+    return null;
+  }
+}
+
+export function stdoutDestination(
+  format: LogFormat = 'auto',
+  isTTY = process.stdout.isTTY,
+): DestinationStream {
+  const wantPretty = format === 'pretty' || (format === 'auto' && isTTY === true);
+  return (wantPretty ? prettyStdout() : null) ?? pino.destination({ dest: 1, sync: false });
 }
 
 /** A line as kept by the ring: pino's JSON object, parsed once. */
@@ -97,7 +134,7 @@ function tee(dest: DestinationStream, ring: LogRing): DestinationStream {
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
-  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false });
+  const dest = opts.destination ?? stdoutDestination(opts.format);
   return pino(
     {
       level: opts.level ?? 'info',

@@ -15,6 +15,7 @@ import { systemdWatchdog } from './watchdog/index.js';
 import { DiagnosticsMetrics, DiagnosticsService } from './diagnostics/index.js';
 import type { SyncLink } from '../sync/link/link.js';
 import { requestSnapshotWhenNeeded } from './storage-sync.js';
+import { missingNodeFlags } from './node-flags.js';
 
 export interface Runtime {
   agent: Agent;
@@ -34,7 +35,7 @@ export async function startRuntime(
   logger?: Logger,
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
-  const log = logger ?? createLogger({ level: config.log.level });
+  const log = logger ?? createLogger({ level: config.log.level, format: config.log.format });
   const clock = new SystemClock(config.clock.offsetMs);
   const audio = createAudio(config.hal.audio, {
     timers: clock,
@@ -150,7 +151,17 @@ async function startLink(
 /** Run until a termination signal; resolves with the process exit code. */
 export async function runUntilSignal(config: Config): Promise<number> {
   const logRing = new LogRing(config.diagnostics.logBufferLines);
-  const logger = createLogger({ level: config.log.level, ring: logRing });
+  const logger = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    ring: logRing,
+  });
+  const missing = missingNodeFlags();
+  if (missing.length > 0)
+    logger.warn(
+      { missing },
+      'started without the node flags the memory budget relies on (use the companion-agent command or npm start)',
+    );
   const rt = await startRuntime(config, logger, { logRing });
   logger.info({ pid: process.pid }, 'ready');
   // READY=1, then WATCHDOG=1 only while the loop and the database are healthy (no-op without systemd).

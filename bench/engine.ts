@@ -1,12 +1,11 @@
 /**
- * Issue 2 benchmarks: firing lateness, cold start, idle memory with 10k bookings, planning pass
- * cost with 10k bookings, durable claim+complete cycles. Real SQLite files with synchronous=FULL,
- * the simulator modem, the real clock.
+ * Engine benchmarks: firing lateness (and the commits each placed call costs), planning pass cost
+ * with 10k bookings, durable claim+complete cycles. Real SQLite files with synchronous=FULL, the
+ * simulator modem, the real clock. Process figures (cold start, idle, memory) are in process.ts.
  */
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { Agent } from '../agent/app.js';
 import { SystemClock, FakeClock } from '../agent/clock.js';
 import { parseConfig } from '../agent/config/config.js';
@@ -17,12 +16,41 @@ import { Store } from '../agent/store/store.js';
 import { applierFor, RunLifecycle } from '../agent/lifecycle/index.js';
 import { Planner } from '../agent/scheduler/planner.js';
 import { median, percentile, round, sleep } from './stats.js';
-import { startBroker } from '../test/support/mosquitto.js';
 import { recurringBookings, upserts } from './workload.js';
 
-const CLI = join(process.cwd(), 'dist', 'agent', 'cli', 'main.js');
 const openPolicy = () =>
   new DialPolicy({ maxCallsPerHour: 1_000_000, maxCallsPerDay: 1_000_000, quietHours: null });
+
+/**
+ * Counts the store's durable commits: outermost transactions that changed rows, plus autocommit
+ * writes outside any transaction (each is its own FULL commit). Bench only: it wraps the store.
+ */
+function commitCounter(store: Store): () => number {
+  let commits = 0;
+  let depth = 0;
+  const changes = () => (store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  const tx = store.tx.bind(store);
+  store.tx = <T>(fn: () => T): T => {
+    const before = depth === 0 ? changes() : 0;
+    depth++;
+    try {
+      return tx(fn);
+    } finally {
+      depth--;
+      if (depth === 0 && changes() > before) commits++;
+    }
+  };
+  type Stmt = { run: (...a: unknown[]) => { changes: number }; reader: boolean };
+  const proto = Object.getPrototypeOf(store.db.prepare('SELECT 1')) as Stmt;
+  const run = proto.run;
+  const db = store.db;
+  proto.run = function (this: Stmt, ...args: unknown[]) {
+    const r = run.apply(this, args);
+    if (!db.inTransaction && !this.reader && r.changes > 0) commits++;
+    return r;
+  };
+  return () => commits;
+}
 
 function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `companion-bench-${tag}-`));
@@ -47,8 +75,11 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
     modem,
     audio: new SimulatorAudio({ timers: clock }),
     dialGuard: openPolicy(),
+    observe: { onPlanPass: (r) => void (r.runsCreated > 0 && planCommits++) },
   });
+  let planCommits = 0;
   await agent.start();
+  const commits = commitCounter(agent.store);
   const start = Date.now() + 1000;
   const cmds = Array.from({ length: calls }, (_, i) => ({
     type: 'booking.upsert',
@@ -62,7 +93,10 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
     },
   }));
   agent.applier.apply(cmds, { source: 'bench' });
+  const afterApply = commits();
+  planCommits = 0;
   await sleep(1000 + calls * spacingMs + 1000);
+  const callCommits = commits() - afterApply - planCommits;
   for (let i = 0; i < modem.dials.length; i++)
     lateness.push(modem.dials[i]!.at - (start + i * spacingMs));
   await agent.stop();
@@ -72,6 +106,8 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
     fire_lateness_p50_ms: round(median(lateness)),
     fire_lateness_p99_ms: round(percentile(lateness, 99)),
     fire_lateness_max_ms: round(Math.max(...lateness)),
+    // The runner's durable commits per placed call (planning passes not counted).
+    commits_per_call: round(callCommits / Math.max(1, modem.dials.length), 2),
   };
 }
 
@@ -130,109 +166,6 @@ export async function retryLateness(calls = 60, spacingMs = 400): Promise<Record
     retry_lateness_p50_ms: round(median(lateness)),
     retry_lateness_p99_ms: round(percentile(lateness, 99)),
     retry_lateness_max_ms: round(Math.max(...lateness)),
-  };
-}
-
-/** The node flags the production launchers use (the CLI's shebang line is their one source). */
-export function launcherFlags(): string[] {
-  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
-  return first.startsWith('#!') ? first.split(/\s+/).filter((a) => a.startsWith('--')) : [];
-}
-
-function startChild(configPath: string) {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [...launcherFlags(), CLI, 'run', '--config', configPath], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ready = new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('"msg":"ready"')) resolve(performance.now() - t0);
-    });
-    child.once('exit', (c) => reject(new Error(`agent exited ${c}`)));
-  });
-  return { child, ready };
-}
-
-async function stopChild(child: ReturnType<typeof startChild>['child']) {
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await done;
-}
-
-function procStat(pid: number) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
-  return { rssMb: rssKb / 1024, cpuTicks: ticks };
-}
-
-async function idleFigures(
-  configPath: string,
-): Promise<{ rssMb: number; cpuMsPerMin: number; coldMs: number }> {
-  const c = startChild(configPath);
-  const coldMs = await c.ready;
-  await sleep(3000);
-  const a = procStat(c.child.pid!);
-  await sleep(20_000);
-  const b = procStat(c.child.pid!);
-  await stopChild(c.child);
-  const hz = 100; // USER_HZ on Linux
-  return { rssMb: b.rssMb, cpuMsPerMin: ((b.cpuTicks - a.cpuTicks) / hz) * 1000 * 3, coldMs };
-}
-
-/**
- * Cold start to ready (process spawn included, launcher flags as in production), and idle RSS/CPU
- * with 10k bookings: once with the default config (diagnostics on, MQTT off) and once with the
- * MQTT link connected to a local broker.
- */
-export async function processFigures(bookings = 10_000): Promise<Record<string, number>> {
-  const dir = tempDir('proc');
-  const configPath = join(dir, 'config.json');
-  const base = { dataDir: dir, log: { level: 'info' }, diagnostics: { port: 0 } };
-  writeFileSync(configPath, JSON.stringify(base));
-  const starts: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const c = startChild(configPath);
-    starts.push(await c.ready);
-    await stopChild(c.child);
-  }
-  // Load 10k bookings through the one apply path, then measure the idle agent.
-  const store = Store.open(join(dir, 'companion.db'));
-  applierFor(store, new SystemClock(), openPolicy()).applier.apply(
-    upserts(recurringBookings(bookings)),
-    { source: 'bench' },
-  );
-  // Steady state: the cloud already has the provisioning results (a unit that rebooted after
-  // syncing). The backlog drain itself is measured by the sync bench (outbox_drain_events_per_s).
-  store.db.prepare('UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL').run(Date.now());
-  store.close();
-  const plain = await idleFigures(configPath);
-  const broker = await startBroker();
-  let linked: Awaited<ReturnType<typeof idleFigures>>;
-  try {
-    const mqttConfig = join(dir, 'config-mqtt.json');
-    writeFileSync(
-      mqttConfig,
-      JSON.stringify({
-        ...base,
-        mqtt: { enabled: true, url: broker.url, signature: { required: false } },
-      }),
-    );
-    linked = await idleFigures(mqttConfig);
-  } finally {
-    await broker.dispose();
-  }
-  rmSync(dir, { recursive: true, force: true });
-  return {
-    cold_start_ms: round(median(starts)),
-    cold_start_10k_bookings_ms: round(plain.coldMs),
-    rss_idle_10k_bookings_mb: round(plain.rssMb, 1),
-    rss_idle_10k_bookings_mqtt_mb: round(linked.rssMb, 1),
-    idle_cpu_ms_per_min: round(plain.cpuMsPerMin),
-    idle_cpu_ms_per_min_mqtt: round(linked.cpuMsPerMin),
   };
 }
 

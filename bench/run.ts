@@ -1,37 +1,43 @@
 /**
- * `npm run bench`: measures the quality bars of DESIGN.md and writes them, flat, to
- * bench/out/latest.json (merged with figures other benches wrote there). Prints a table with the
- * bar next to each figure. Set BENCH_ONLY=engine|sync to run one group.
+ * `npm run bench`: measures the quality bars of DESIGN.md AND the floors each one is bound by, in
+ * the same run on the same machine (bench/floors.ts), and writes every figure with its floor and
+ * ratio (`<figure>_floor`, `<figure>_ratio`) to bench/out/latest.json, merged with figures other
+ * benches wrote there. Prints a table: figure, floor, ratio, goal. On a shared, noisy machine the
+ * ratio is the number to compare between runs and machines, not the absolute figure.
+ *
+ * BENCH_ONLY=floors,engine,process,sync,year runs a subset (comma-separated).
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { claimCycles, fireLateness, planPass, processFigures, retryLateness } from './engine.js';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { parseConfig } from '../agent/config/config.js';
+import { startBroker } from '../test/support/mosquitto.js';
+import { claimCycles, fireLateness, planPass, retryLateness } from './engine.js';
+import { commitFloor, mqttFloor, nodeFloors, timerFloor } from './floors.js';
+import { launcherFlags, processFigures } from './process.js';
+import { round } from './stats.js';
+import { SPECS, withFloors } from './specs.js';
+import { yearFigures } from './year.js';
 
-const BARS: Record<string, string> = {
-  fire_lateness_p99_ms: '<= 100',
-  cold_start_ms: '<= 1000',
-  rss_idle_10k_bookings_mb: '<= 90',
-  plan_pass_10k_ms: '<= 5',
-  sync_roundtrip_p99_ms: '<= 25',
-  sync_burst_updates_per_s: '>= 5000',
-};
+type Figures = Record<string, number>;
 
-type Group = () => Promise<Record<string, number>>;
-
-async function optionalGroup(path: string): Promise<Group | null> {
-  try {
-    const mod = (await import(path)) as { run?: Group };
-    return mod.run ?? null;
-  } catch (err) {
-    console.warn(`(skipping ${path}: ${(err as Error).message})`);
-    return null;
-  }
-}
+const GROUPS = ['floors', 'engine', 'process', 'sync', 'year'] as const;
 
 async function main() {
-  const only = process.env.BENCH_ONLY;
-  const results: Record<string, number | string> = {};
-  if (!only || only === 'engine') {
+  const only = new Set((process.env.BENCH_ONLY ?? GROUPS.join(',')).split(','));
+  const results: Figures = {};
+  const flags = launcherFlags();
+  if (only.has('floors')) {
+    console.log('floors: FULL commit, timer, bare node (start, RSS, RSS with the dependencies)…');
+    Object.assign(results, commitFloor(), await timerFloor(), await nodeFloors(flags));
+    const broker = await startBroker();
+    try {
+      console.log('floors: bare MQTT QoS 1 round trip (with and without one FULL commit)…');
+      Object.assign(results, await mqttFloor(broker.url));
+    } finally {
+      await broker.dispose();
+    }
+  }
+  if (only.has('engine')) {
     console.log('engine: firing lateness…');
     Object.assign(results, await fireLateness());
     Object.assign(results, await retryLateness());
@@ -39,37 +45,62 @@ async function main() {
     Object.assign(results, planPass());
     console.log('engine: durable claim cycles…');
     Object.assign(results, await claimCycles());
-    console.log('engine: cold start, idle memory and CPU with 10k bookings (~40 s)…');
-    Object.assign(results, await processFigures());
   }
-  if (!only || only === 'sync') {
-    const sync = await optionalGroup('./sync.js');
-    if (sync) {
-      console.log('sync: round trip, burst, outbox drain…');
-      Object.assign(results, await sync());
-    }
+  if (only.has('process')) {
+    console.log('process: cold start, idle RSS/CPU/disk with 10k bookings, traffic (~5 min)…');
+    const persist = parseConfig({}).clock.persistEverySec;
+    Object.assign(results, await processFigures(10_000, persist));
+  }
+  if (only.has('sync')) {
+    console.log('sync: round trip, burst, outbox drain…');
+    const { run } = await import('./sync.js');
+    Object.assign(results, await run());
+  }
+  if (only.has('year')) {
+    console.log('year: a simulated year of one unit on the fake clock (~2 min)…');
+    Object.assign(results, await yearFigures());
   }
   const outDir = new URL('../../bench/out/', import.meta.url);
   mkdirSync(outDir, { recursive: true });
   const file = new URL('latest.json', outDir);
-  const previous = existsSync(file)
-    ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
-    : {};
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Figures) : {};
+  // Floors and ratios only from THIS run: a figure is never divided by a floor from another run.
+  const measured = withFloors(results);
+  for (const name of Object.keys(results)) {
+    delete previous[`${name}_floor`];
+    delete previous[`${name}_ratio`];
+  }
+  if (!only.has('floors')) console.warn('(floors not measured in this run: no ratios)');
   const merged = {
     ...previous,
-    ...results,
+    ...measured,
     machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+    load_avg_1m_at_end: round(loadavg()[0] ?? 0, 2),
+    launcher_flags: flags.join(' '),
     measured_at: new Date().toISOString(),
   };
   writeFileSync(file, JSON.stringify(merged, null, 2) + '\n');
-  console.log('\nfigure                              value        bar');
-  for (const [k, v] of Object.entries(results)) {
-    console.log(`${k.padEnd(36)}${String(v).padEnd(13)}${BARS[k] ?? ''}`);
+  console.log(
+    `\n${'figure'.padEnd(36)}${'value'.padStart(11)}${'floor'.padStart(11)}${'ratio'.padStart(8)}  goal`,
+  );
+  for (const [name, v] of Object.entries(measured)) {
+    if (name.endsWith('_floor') || name.endsWith('_ratio')) continue;
+    const floor = measured[`${name}_floor`];
+    const ratio = measured[`${name}_ratio`];
+    console.log(
+      `${name.padEnd(36)}${String(v).padStart(11)}${String(floor ?? '').padStart(11)}${String(ratio ?? '').padStart(8)}  ${SPECS[name]?.goal ?? ''}`,
+    );
   }
-  console.log(`\nwritten to ${file.pathname}`);
+  console.log(
+    `\nmachine: ${merged.machine}; load average at the end: ${merged.load_avg_1m_at_end}`,
+  );
+  console.log(`written to ${file.pathname}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

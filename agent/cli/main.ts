@@ -5,16 +5,18 @@
  */
 import { parseArgs } from 'node:util';
 import { CliError, type CliContext } from './context.js';
-import { applyCommand, deadLetterReplay } from './write-commands.js';
-import { bookingsCommand, deadLetterList, runsCommand, statusCommand } from './read-commands.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { configCheckCommand } from './config-command.js';
 import { endQuietlyOnEpipe } from './epipe.js';
-import { runUntilSignal } from '../main.js';
 import { VERSION } from '../version.js';
-import { doctorCommand } from '../doctor/command.js';
 import { StartRefusedError } from '../store/upgrade-guard.js';
 import { DataDirLockedError, EXIT_DATA_DIR_LOCKED } from '../store/dir-lock.js';
+
+// Each command loads only what it needs: `run` (the long-lived agent) never carries the one-shot
+// commands' modules, and a one-shot command never loads the agent's runtime (start time, memory).
+const agentMain = () => import('../main.js');
+const reads = () => import('./read-commands.js');
+const writes = () => import('./write-commands.js');
 
 const USAGE = `companion-agent ${VERSION}: places a Companion unit's booked calls on time, online or offline.
 
@@ -85,28 +87,31 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   };
   try {
     switch (command) {
-      case 'run':
-        return await runUntilSignal(loadConfig({ path: ctx.flags.config, env: ctx.env }));
+      case 'run': {
+        const config = loadConfig({ path: ctx.flags.config, env: ctx.env });
+        return await (await agentMain()).runUntilSignal(config);
+      }
       case 'status':
-        return statusCommand(ctx);
+        return (await reads()).statusCommand(ctx);
       case 'bookings':
-        return bookingsCommand(ctx);
+        return (await reads()).bookingsCommand(ctx);
       case 'runs':
-        return runsCommand(ctx);
+        return (await reads()).runsCommand(ctx);
       case 'dead-letter': {
         const sub = rest[0] ?? 'list';
-        if (sub === 'list') return deadLetterList(ctx);
-        if (sub === 'replay') return deadLetterReplay({ ...ctx, args: rest.slice(1) });
+        if (sub === 'list') return (await reads()).deadLetterList(ctx);
+        if (sub === 'replay')
+          return (await writes()).deadLetterReplay({ ...ctx, args: rest.slice(1) });
         throw new CliError(`unknown dead-letter command "${sub}" (list, replay RUN_ID)`, 2);
       }
       case 'apply':
-        return applyCommand(ctx);
+        return (await writes()).applyCommand(ctx);
       case 'config': {
         if (rest[0] !== 'check') throw new CliError('usage: companion-agent config check', 2);
         return configCheckCommand(ctx);
       }
       case 'doctor':
-        return await doctorCommand(ctx);
+        return await (await import('../doctor/command.js')).doctorCommand(ctx);
       default:
         throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);
     }

@@ -18,6 +18,7 @@ import {
   CONFIG_VERSION,
   clockSchema,
   logSchema,
+  retentionSchema,
   runnerSchema,
   schedulerSchema,
   storageSchema,
@@ -58,6 +59,8 @@ export const configSchema = z
     dialPolicy: dialPolicyConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
     diagnostics: diagnosticsConfigSchema.prefault({}),
+    /** How long finished work is kept (agent/store/retention.ts, agent/housekeeping.ts). */
+    retention: retentionSchema.prefault({}),
   })
   .strict();
 

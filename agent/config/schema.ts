@@ -3,6 +3,7 @@
  * (hal, mqtt, dial policy, diagnostics) are defined next to the code that uses them and composed
  * here. `version` lets old files be migrated (see migrate.ts).
  */
+import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 
 export const CONFIG_VERSION = 1;
@@ -16,6 +17,11 @@ export const clockSchema = z
     floor: z.iso.datetime({ offset: true }).default(BUILD_FLOOR),
     /** A clock more than this far behind the highest time ever seen holds firing. */
     backwardToleranceSec: z.number().int().min(0).max(86_400).default(300),
+    /**
+     * How often the highest time seen is written while nothing else changes (a commit is a flash
+     * write). A crash forgets at most this much of it; a graceful stop writes it at once.
+     */
+    persistEverySec: z.number().int().min(1).max(86_400).default(3_600),
     /** Test and chaos hook: shift the agent's wall clock by this many ms. */
     offsetMs: z.number().int().default(0),
   })
@@ -55,5 +61,52 @@ export const storageSchema = z
 export const logSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto`: human-readable on a terminal (pino-pretty), JSON otherwise (journald, pipes). */
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  })
+  .strict();
+
+/** Keep rows by age and by count; whichever limit is reached first deletes (agent/store/retention.ts). */
+const keepRule = (maxAgeDays: number, maxRows: number) =>
+  z
+    .object({
+      maxAgeDays: z.number().int().min(1).max(36_500).default(maxAgeDays),
+      maxRows: z.number().int().min(100).max(10_000_000).default(maxRows),
+    })
+    .strict();
+
+/**
+ * What the store keeps, so the disk stays bounded for years (agent/housekeeping.ts runs it). Nothing
+ * owed is ever deleted: open runs and their attempts, outbox rows not yet delivered.
+ */
+export const retentionSchema = z
+  .object({
+    /** Outbox events already delivered to the cloud. */
+    outbox: keepRule(7, 10_000).prefault({}),
+    /** The command audit; also what answers a redelivered command with its first result. */
+    commands: keepRule(30, 50_000)
+      .extend({
+        /** Rejected commands keep their raw payload (up to 8 KiB): a junk flood is capped apart. */
+        rejectedMaxRows: z.number().int().min(100).max(1_000_000).default(2_000),
+      })
+      .prefault({}),
+    /** Completed, skipped, cancelled and refused runs, with their attempts. */
+    runs: keepRule(90, 10_000).prefault({}),
+    /** Dead-lettered runs stay replayable much longer. */
+    deadRuns: keepRule(365, 5_000).prefault({}),
+    /**
+     * Inbound messages by msgId (de-duplication, audit of refused ones): longer than the freshness
+     * window (mqtt.freshness.maxAgeSec, 8 days), so a replay is refused as stale, never re-applied.
+     */
+    messages: keepRule(14, 100_000)
+      .extend({ rejectedMaxRows: z.number().int().min(100).max(1_000_000).default(2_000) })
+      .prefault({}),
+    /** When housekeeping runs (node-cron syntax, the unit's local time); also once after start. */
+    schedule: z
+      .string()
+      .refine((s) => validCron(s), 'must be a cron expression, e.g. "30 3 * * *"')
+      .default('30 3 * * *'),
+    /** The first housekeeping run after start, so a unit that is off every night still prunes. */
+    firstRunAfterStartSec: z.number().int().min(0).max(86_400).default(600),
   })
   .strict();

@@ -9,10 +9,14 @@
  * schedule uses only what reads /proc without children — si.currentLoad() and si.mem() — and plain
  * Node for the rest: os.networkInterfaces(), fs.statfs() and the sysfs thermal zones. si.osInfo()
  * and si.cpu() (async children, no execSync in steady state) run once, for the static facts.
+ *
+ * Idle cost (issue 14): si.currentLoad() runs `cat /proc/stat | grep cpu` through execSync on every
+ * call — three children and ~20 ms of blocked loop per refresh, on a unit nobody is looking at — so
+ * the load is read from /proc/stat here (the delta between two refreshes). systeminformation itself
+ * is imported only for the once-only static facts, then never again.
  */
 import { readdir, readFile, statfs } from 'node:fs/promises';
 import { loadavg, networkInterfaces, uptime as osUptime } from 'node:os';
-import si from 'systeminformation';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
@@ -80,11 +84,31 @@ async function interfaces(): Promise<SystemSnapshot['network']> {
   return out;
 }
 
+/** Busy and total jiffies over all CPUs, from the first line of /proc/stat. */
+export async function cpuTimes(): Promise<{ busy: number; total: number } | null> {
+  const text = await readFile('/proc/stat', 'utf8').catch(() => null);
+  const f = text?.split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number);
+  if (!f || f.length < 4 || f.some((x) => !Number.isFinite(x))) return null;
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3]! + (f[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** Percent of CPU time busy between two /proc/stat readings (null without a usable interval). */
+export function loadPercentBetween(
+  a: { busy: number; total: number } | null,
+  b: { busy: number; total: number } | null,
+): number | null {
+  if (!a || !b || b.total <= a.total) return null;
+  return Math.round(((b.busy - a.busy) / (b.total - a.total)) * 1000) / 10;
+}
+
 export class SystemInfoCache {
   private snap: SystemSnapshot;
   private timer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
   private staticDone = false;
+  private lastCpu: { busy: number; total: number } | null = null;
   private readonly log: Logger;
 
   constructor(private readonly o: SystemInfoOptions) {
@@ -111,6 +135,8 @@ export class SystemInfoCache {
 
   /** Start refreshing: the first refresh runs soon, off the start-up path. */
   start(): void {
+    // The first load reading is the delta from here to the first refresh.
+    void cpuTimes().then((t) => (this.lastCpu ??= t));
     this.schedule(1_000);
   }
 
@@ -154,14 +180,19 @@ export class SystemInfoCache {
     const errors: Record<string, string> = {};
     const s = this.snap;
     if (!this.staticDone) {
+      const { default: si } = await import('systeminformation');
       const os = await this.read('osInfo', errors, () => si.osInfo());
       const cpu = await this.read('cpu', errors, () => si.cpu());
       if (os) Object.assign(s.host, { hostname: os.hostname, os: os.distro, kernel: os.kernel });
       if (cpu) Object.assign(s.host, { cpuModel: cpu.brand, cores: cpu.cores });
       this.staticDone = os !== undefined && cpu !== undefined;
     }
-    const load = await this.read('currentLoad', errors, () => si.currentLoad());
-    const mem = await this.read('mem', errors, () => si.mem());
+    const cpu = await this.read('currentLoad', errors, cpuTimes);
+    const loadPercent = loadPercentBetween(this.lastCpu, cpu ?? null);
+    if (cpu) this.lastCpu = cpu;
+    const mem = await this.read('mem', errors, async () =>
+      (await import('systeminformation')).default.mem(),
+    );
     const disks = await this.read('statfs', errors, () =>
       Promise.all(
         this.o.paths.map(async (path) => {
@@ -180,7 +211,7 @@ export class SystemInfoCache {
       errors,
       host: { ...s.host, uptimeSec: Math.round(osUptime()) },
       cpu: {
-        loadPercent: load ? Math.round(load.currentLoad * 10) / 10 : s.cpu.loadPercent,
+        loadPercent: loadPercent ?? s.cpu.loadPercent,
         load: loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number],
       },
       memory: mem

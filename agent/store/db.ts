@@ -19,6 +19,9 @@ import { fileURLToPath } from 'node:url';
 
 export type Db = Database.Database;
 
+/** The WAL file is cut back to this after a checkpoint (4 MiB: the 1000-page auto-checkpoint). */
+export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
+
 /** Page cache per connection, KiB. */
 export const STORE_CACHE_KIB = 2048;
 
@@ -86,6 +89,9 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
     );
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
+      // A checkpoint leaves the WAL at most this big (a burst can grow it far past the 1000-page
+      // auto-checkpoint while a reader holds it back); housekeeping truncates it to zero.
+      db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     }
     db.pragma('synchronous = FULL');
     // better-sqlite3 builds SQLite with a 16 MiB page cache per connection; the agent's hot set (due

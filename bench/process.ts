@@ -1,0 +1,239 @@
+/**
+ * Figures of the agent as a process, started the way production starts it (the launcher's node
+ * flags): cold start, idle memory / CPU / disk writes with 10,000 bookings (none due while measured:
+ * idle means nothing to do), with and without the MQTT link, and memory under traffic (a burst of
+ * commands, the events they cause, diagnostics reads).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { applierFor } from '../agent/lifecycle/index.js';
+import { DialPolicy } from '../agent/policy/dial-policy.js';
+import { SystemClock } from '../agent/clock.js';
+import { parseConfig } from '../agent/config/config.js';
+import { Store } from '../agent/store/store.js';
+import { CloudClient } from '../sync/cloud/client.js';
+import { generateSigningKeyPair } from '../sync/contract/signing.js';
+import { startBroker, type MosquittoBroker } from '../test/support/mosquitto.js';
+import { writeBytes } from './floors.js';
+import { median, round, sleep } from './stats.js';
+import { futureBooking } from './sync-unit.js';
+import { recurringBookings, upserts } from './workload.js';
+
+const CLI = join(process.cwd(), 'dist', 'agent', 'cli', 'main.js');
+const TOKEN = 'bench-diagnostics-token-0123456789';
+/** Idle is measured after the start-up tail: first system readings, and V8's memory reducer, whose
+ * post-start GCs run until ~45 s after ready (measured: 150 ms of CPU at 30–45 s, then none). */
+const SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 45_000);
+const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 60_000);
+
+/** The node flags the production launchers use (the CLI's shebang line is their one source). */
+export function launcherFlags(): string[] {
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
+  return first.startsWith('#!') ? first.split(/\s+/).filter((a) => a.startsWith('--')) : [];
+}
+
+interface Child {
+  child: ChildProcess;
+  ready: Promise<number>;
+  /** The diagnostics URL, once it was logged. */
+  diagnosticsUrl: () => string | null;
+}
+
+function startChild(configPath: string): Child {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...launcherFlags(), CLI, 'run', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let url: string | null = null;
+  const ready = new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      url ??= /"url":"(http:\/\/[^"]+)"/.exec(out)?.[1] ?? null;
+      if (out.includes('"msg":"ready"')) resolve(performance.now() - t0);
+      if (out.length > 1_000_000) out = out.slice(-10_000);
+    });
+    child.once('exit', (c) => reject(new Error(`agent exited ${c}`)));
+  });
+  return { child, ready, diagnosticsUrl: () => url };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+function procStat(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
+  return { rssMb: rssKb / 1024, cpuTicks: ticks, writeBytes: writeBytes(pid) };
+}
+
+interface Idle {
+  rssMb: number;
+  cpuMsPerMin: number;
+  writeKbPerH: number;
+  coldMs: number;
+}
+
+async function idleFigures(configPath: string): Promise<Idle> {
+  const c = startChild(configPath);
+  const coldMs = await c.ready;
+  await sleep(SETTLE_MS);
+  const a = procStat(c.child.pid!);
+  await sleep(IDLE_WINDOW_MS);
+  const b = procStat(c.child.pid!);
+  await stopChild(c.child);
+  const hz = 100; // USER_HZ on Linux
+  const perMin = 60_000 / IDLE_WINDOW_MS;
+  return {
+    rssMb: b.rssMb,
+    cpuMsPerMin: ((b.cpuTicks - a.cpuTicks) / hz) * 1000 * perMin,
+    writeKbPerH: ((b.writeBytes - a.writeBytes) / 1024) * perMin * 60,
+    coldMs,
+  };
+}
+
+/** A data dir with n recurring bookings whose first slot is an hour away (nothing due meanwhile). */
+function provision(dir: string, n: number): void {
+  const store = Store.open(join(dir, 'companion.db'));
+  const startsAt = new Date(Date.now() + 3_600_000).toISOString();
+  const bookings = recurringBookings(n).map((b) => ({ ...b, startsAt }));
+  const policy = new DialPolicy({ maxCallsPerHour: 1e6, maxCallsPerDay: 1e6, quietHours: null });
+  applierFor(store, new SystemClock(), policy).applier.apply(upserts(bookings), {
+    source: 'bench',
+  });
+  // Steady state: the cloud already has the provisioning results (a unit that rebooted after
+  // syncing). The backlog drain itself is measured by the sync bench (outbox_drain_events_per_s).
+  store.db.prepare('UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL').run(Date.now());
+  store.close();
+}
+
+function writeConfig(path: string, value: Record<string, unknown>): string {
+  parseConfig(value); // fail here, not in the child, on a bad bench config
+  writeFileSync(path, JSON.stringify(value));
+  return path;
+}
+
+export async function processFigures(
+  bookings = 10_000,
+  clockPersistEverySec = 3600,
+): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'companion-bench-proc-'));
+  const base = {
+    dataDir: dir,
+    log: { level: 'info' },
+    diagnostics: { port: 0, token: TOKEN, rateLimit: { perSecond: 10_000, burst: 10_000 } },
+  };
+  const configPath = writeConfig(join(dir, 'config.json'), base);
+  const starts: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c = startChild(configPath);
+    starts.push(await c.ready);
+    await stopChild(c.child);
+  }
+  provision(dir, bookings);
+  const plain = await idleFigures(configPath);
+  const keys = generateSigningKeyPair();
+  const broker = await startBroker();
+  let linked: Idle;
+  let traffic: Record<string, number>;
+  try {
+    const mqttConfig = writeConfig(join(dir, 'config-mqtt.json'), {
+      ...base,
+      unitId: 'bench-unit',
+      mqtt: { enabled: true, url: broker.url, signature: { publicKeys: [keys.publicKeyBase64] } },
+    });
+    linked = await idleFigures(mqttConfig);
+    traffic = await trafficFigures(mqttConfig, broker, keys.privateKeyPem);
+  } finally {
+    await broker.dispose();
+  }
+  rmSync(dir, { recursive: true, force: true });
+  // The highest time seen is written once per clock.persistEverySec (one FULL commit): count it in,
+  // since an idle window shorter than that interval would not see it.
+  return {
+    cold_start_ms: round(median(starts)),
+    cold_start_10k_bookings_ms: round(plain.coldMs),
+    rss_idle_10k_bookings_mb: round(plain.rssMb, 1),
+    rss_idle_10k_bookings_mqtt_mb: round(linked.rssMb, 1),
+    idle_cpu_ms_per_min: round(plain.cpuMsPerMin),
+    idle_cpu_ms_per_min_mqtt: round(linked.cpuMsPerMin),
+    idle_disk_write_window_kb_per_h: round(plain.writeKbPerH, 1),
+    idle_disk_write_window_kb_per_h_mqtt: round(linked.writeKbPerH, 1),
+    idle_persist_commits_per_h: 3600 / clockPersistEverySec,
+    ...traffic,
+  };
+}
+
+/**
+ * RSS while the unit works: 2,000 booking changes in 20 signed messages plus 100 single bookings
+ * waiting for their results, the events they cause drained to the broker, and 600 diagnostics
+ * reads (status, system, calls, logs, metrics) at the same time. Peak RSS sampled every 50 ms.
+ */
+async function trafficFigures(
+  configPath: string,
+  broker: MosquittoBroker,
+  signingKey: string,
+): Promise<Record<string, number>> {
+  const c = startChild(configPath);
+  await c.ready;
+  const pid = c.child.pid!;
+  const cloud = new CloudClient({ url: broker.url, signingKey });
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, procStat(pid).rssMb)), 50);
+  try {
+    await cloud.start();
+    await sleep(3000); // connected, snapshot request answered
+    const before = procStat(pid).rssMb;
+    const url = c.diagnosticsUrl();
+    if (!url) throw new Error('bench: diagnostics URL not logged');
+    const paths = ['/v1/status', '/v1/system', '/v1/calls', '/v1/logs', '/metrics', '/v1/modem'];
+    const reads = (async () => {
+      for (let i = 0; i < 100; i++) {
+        await Promise.all(
+          paths.map((p) =>
+            fetch(`${url}${p}`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) =>
+              r.arrayBuffer(),
+            ),
+          ),
+        );
+      }
+    })();
+    const t0 = performance.now();
+    const batches = Array.from({ length: 20 }, (_, k) =>
+      cloud.batch(
+        'bench-unit',
+        Array.from({ length: 100 }, (_, j) => ({
+          type: 'booking.upsert' as const,
+          commandId: randomUUID(),
+          booking: futureBooking(`traffic-${k}-${j}`),
+        })),
+        60_000,
+      ),
+    );
+    const singles = Array.from({ length: 100 }, (_, i) =>
+      cloud.book('bench-unit', futureBooking(`traffic-single-${i}`), 60_000),
+    );
+    await Promise.all([...batches, ...singles, reads]);
+    const trafficSecs = (performance.now() - t0) / 1000;
+    await sleep(2000);
+    const after = procStat(pid).rssMb;
+    return {
+      rss_before_traffic_mb: round(before, 1),
+      rss_under_traffic_mb: round(peak, 1),
+      rss_after_traffic_mb: round(after, 1),
+      traffic_s: round(trafficSecs, 2),
+    };
+  } finally {
+    clearInterval(sampler);
+    await cloud.stop().catch(() => undefined);
+    await stopChild(c.child);
+  }
+}
