@@ -8,10 +8,14 @@ import type { Clock } from './clock.js';
 import type { Store } from './store/store.js';
 import type { CommandResult } from './bookings/schema.js';
 import { OperationError, type RunLifecycle } from './lifecycle/lifecycle.js';
+import type { RevocationList } from '../sync/contract/technician.js';
+import type { TechnicianRevocations } from './technician/revocations.js';
 
 export type Control =
   | { action: 'test-call'; callee: string; agentId?: string | undefined }
-  | { action: 'replay'; runId: string };
+  | { action: 'replay'; runId: string }
+  // technician access (issue 15): the cloud's full revocation list
+  | ({ action: 'technician.revocations' } & RevocationList);
 
 export interface ControlOutcome {
   status: 'accepted' | 'rejected' | 'duplicate';
@@ -26,6 +30,8 @@ export class ControlHandler {
     private readonly lifecycle: RunLifecycle,
     /** Re-plan so the runner acts at once. */
     private readonly poke: () => void,
+    /** technician access (issue 15): where `technician.revocations` lists are kept. */
+    private readonly revocations: Pick<TechnicianRevocations, 'replace'> | null = null,
   ) {}
 
   handle(control: Control, ctx: { controlId: string }): ControlOutcome {
@@ -60,6 +66,12 @@ export class ControlHandler {
   }
 
   private execute(control: Control, now: number): ControlOutcome {
+    // technician access (issue 15)
+    if (control.action === 'technician.revocations') {
+      if (!this.revocations) throw new OperationError('no technician revocation store', 'invalid');
+      const { action: _a, ...list } = control;
+      return this.revocations.replace(list, now);
+    }
     if (control.action === 'replay') {
       const run = this.lifecycle.replay(control.runId, 'cloud', now);
       return { status: 'accepted', detail: { runId: run.id, replays: run.replays } };

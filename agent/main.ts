@@ -14,6 +14,7 @@ import { DiagnosticsMetrics, DiagnosticsService } from './diagnostics/index.js';
 import type { SyncLink } from '../sync/link/link.js';
 import { ControlHandler } from './controls.js';
 import { requestSnapshotWhenNeeded } from './storage-sync.js';
+import { TechnicianRevocations } from './technician/revocations.js';
 
 export interface Runtime {
   agent: Agent;
@@ -66,11 +67,17 @@ export async function startRuntime(
   await refuseOnFailedUpgrade(backups, () => agent.start());
   if (backups.lastBackup())
     log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
-  const link = config.mqtt.enabled ? await startLink(config, agent, clock, log) : null;
+  // technician access (issue 15): one revocation list for the control handler and diagnostics;
+  // the diagnostics TLS fingerprint goes out in the heartbeat's health.
+  const revocations = new TechnicianRevocations(agent.store);
+  const tech: TechnicianHooks = { revocations, tls: () => diagnostics.tlsIdentity() };
+  const link = config.mqtt.enabled ? await startLink(config, agent, clock, log, tech) : null;
   const diagnostics = new DiagnosticsService({
     config: config.diagnostics,
     dataDir: config.dataDir,
     agent,
+    audio,
+    revocations,
     clock,
     logger: log,
     dialGuard,
@@ -93,6 +100,12 @@ export async function startRuntime(
   };
 }
 
+/** technician access (issue 15): what the link needs from it. */
+interface TechnicianHooks {
+  revocations: TechnicianRevocations;
+  tls: () => unknown;
+}
+
 /**
  * The cloud link: commands in through the agent's one apply path, outbox events out. Firing never
  * waits on it (rule 7): the link starts after the agent and reconnects on its own.
@@ -102,6 +115,7 @@ async function startLink(
   agent: Agent,
   clock: SystemClock,
   log: Logger,
+  tech: TechnicianHooks,
 ): Promise<SyncLink> {
   // mqtt.js is loaded only when the link is on: a unit provisioned offline does not carry it in memory.
   const { SyncLink } = await import('../sync/link/link.js');
@@ -114,11 +128,18 @@ async function startLink(
     meta: store.meta,
     clock,
     transaction: (fn) => store.tx(fn),
-    controls: new ControlHandler(store, clock, agent.lifecycle, () => agent.poke()),
+    controls: new ControlHandler(
+      store,
+      clock,
+      agent.lifecycle,
+      () => agent.poke(),
+      tech.revocations,
+    ),
     health: () => ({
       clockTrusted: agent.clockState()?.trusted ?? null,
       modem: agent.modem.status().state,
       nextCallAt: store.bookings.nextSlotAt(),
+      diagnosticsTls: tech.tls(), // technician access (issue 15): the certificate to pin
     }),
     log: log.child({ component: 'sync' }),
   });

@@ -10,6 +10,7 @@ import { bookingCommandSchema, bookingSchema } from '../../agent/bookings/schema
 import type { CommandResult } from '../../agent/bookings/schema.js';
 import { calleeSchema } from '../../agent/bookings/schema.js';
 import { instantSchema, msgIdSchema, seqSchema } from './envelope.js';
+import { REVOCATIONS_ACTION, revocationListSchema } from './technician.js';
 
 /** Many booking changes per message: a commit per message is bounded by the disk flush. */
 export const MAX_COMMANDS_PER_BATCH = 5000;
@@ -49,6 +50,8 @@ export const controlBodySchema = z.discriminatedUnion('action', [
     })
     .strict(),
   z.object({ action: z.literal('replay'), runId: z.string().min(1).max(128) }).strict(),
+  // Technician access (issue 15): the full current revocation list, replaced if newer.
+  revocationListSchema.extend({ action: z.literal(REVOCATIONS_ACTION) }).strict(),
 ]);
 
 /** Outbox events (events topic) and results (results topic) share one shape. */

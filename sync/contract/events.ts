@@ -107,6 +107,30 @@ export interface SnapshotAppliedEvent {
   rejected: number;
 }
 
+/** technician access (issue 15): a technician's action on the unit, with their name. */
+export interface TechnicianActionEvent {
+  /** sign-in, test-call, replay, resync, speaker-test, mic-test, modem-details, modem-reset */
+  action: string;
+  technician: string;
+  /** null when the unit's local token was used. */
+  tokenId: string | null;
+  auth: 'technician-token' | 'local-token';
+  via: 'diagnostics';
+  outcome: 'ok' | 'failed';
+  detail: Record<string, unknown>;
+  at: string;
+}
+
+/** technician access (issue 15): a technician revocation list from the cloud was applied. */
+export interface TechnicianRevocationsEvent {
+  version: number;
+  previousVersion: number | null;
+  issuedAt: string;
+  tokens: number;
+  technicians: number;
+  appliedAt: string;
+}
+
 export interface EventPayloads {
   'run.state': RunStateEvent;
   'run.coalesced': RunCoalescedEvent;
@@ -125,6 +149,8 @@ export interface EventPayloads {
   'operator.action': Record<string, unknown>;
   /** Audio around a call failed; the call still went out (docs/hal.md). */
   'audio.failed': Record<string, unknown>;
+  'technician.action': TechnicianActionEvent;
+  'technician.revocations': TechnicianRevocationsEvent;
 }
 
 export type EventType = keyof EventPayloads;
@@ -152,4 +178,6 @@ export const EVENT_CLASS: { [K in EventType]: EventClass } = {
   'store.recovered_from_corruption': 'critical',
   'operator.action': 'critical',
   'audio.failed': 'telemetry',
+  'technician.action': 'critical',
+  'technician.revocations': 'critical',
 };
