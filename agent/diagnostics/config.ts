@@ -133,3 +133,10 @@ export const diagnosticsConfigSchema = z
 
 export type DiagnosticsConfig = z.infer<typeof diagnosticsConfigSchema>;
 export type DiagnosticsConfigInput = z.input<typeof diagnosticsConfigSchema>;
+
+/** The endpoint serves TLS unless it is bound to loopback only (plain HTTP stays on the unit). */
+export function servesTls(config: Pick<DiagnosticsConfig, 'host' | 'tls'>): boolean {
+  if (config.tls.mode === 'always') return true;
+  const h = config.host.toLowerCase();
+  return !(h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h));
+}

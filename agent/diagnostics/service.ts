@@ -16,10 +16,10 @@ import { TechnicianRevocations } from '../technician/revocations.js';
 import { TechnicianVerifier } from '../technician/verify.js';
 import { VERSION } from '../version.js';
 import { DiagnosticsActions, type DiagnosticsLink } from './actions.js';
-import { Authenticator, isLoopback, type Principal } from './auth.js';
+import { Authenticator, type Principal } from './auth.js';
 import { CallAudioWatch } from './call-audio-watch.js';
 import { HardwareChecks } from './checks.js';
-import type { DiagnosticsConfig } from './config.js';
+import { servesTls, type DiagnosticsConfig } from './config.js';
 import { HistoryRepo } from './history-repo.js';
 import { HistoryRecorder, type LinkSample } from './history.js';
 import { HostGuard } from './host-check.js';
@@ -46,12 +46,6 @@ export interface DiagnosticsServiceDeps {
   /** The revocation list the cloud pushes (shared with the control handler); made here if absent. */
   revocations?: TechnicianRevocations | null;
   version?: string;
-}
-
-/** The endpoint serves TLS unless it is bound to loopback only. */
-export function servesTls(config: DiagnosticsConfig): boolean {
-  if (config.tls.mode === 'always') return true;
-  return !(isLoopback(config.host) || config.host.toLowerCase() === 'localhost');
 }
 
 interface Running {

@@ -7,6 +7,7 @@ import { checkAudio, checkSerial } from './checks-devices.js';
 import { checkDataDir, checkDisk } from './checks-host.js';
 import { checkBroker, checkCertificates } from './checks-net.js';
 import { checkStore } from './checks-store.js';
+import { checkDiagnosticsTls, checkTechnicianAccess } from './checks-diagnostics.js';
 import { fail, ok, type CheckResult, type DoctorEnv } from './types.js';
 
 export const defaultDoctorEnv = (): DoctorEnv => ({
@@ -54,6 +55,8 @@ export async function runDoctor(
     checkAudio(config, env),
     await checkBroker(config, env),
     checkCertificates(config),
+    checkDiagnosticsTls(config), // technician access (issue 15)
+    checkTechnicianAccess(config),
     checkDisk(config, env),
   ];
   return { ok: checks.every((c) => c.status !== 'fail'), checks };

@@ -120,10 +120,15 @@ export function decodeTechnicianToken(text: string): Decoded | DecodeFailure {
     return { ok: false, message: 'token parts must be base64url' };
   }
   const signature = Buffer.from(sig, 'base64url');
+  const claimBytes = Buffer.from(body, 'base64url');
+  // One spelling per token: unused trailing bits must be zero (no two strings for one token).
+  if (signature.toString('base64url') !== sig || claimBytes.toString('base64url') !== body) {
+    return { ok: false, message: 'token parts are not canonical base64url' };
+  }
   if (signature.length !== 64) return { ok: false, message: 'signature must be 64 bytes' };
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+    value = JSON.parse(claimBytes.toString('utf8'));
   } catch {
     return { ok: false, message: 'claims are not JSON' };
   }

@@ -9,6 +9,7 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../agent/app.js';
@@ -108,7 +109,18 @@ export function rawRequest(
   return new Promise((resolve, reject) => {
     const req = send(
       u,
-      { method, headers, ...(u.protocol === 'https:' && o.ca ? { ca: o.ca } : {}) },
+      {
+        method,
+        headers,
+        ...(u.protocol === 'https:' && o.ca
+          ? {
+              ca: o.ca,
+              // Verify against the address dialled, not a forged Host header.
+              checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+                checkServerIdentity(u.hostname.replace(/^\[|\]$/g, ''), cert),
+            }
+          : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
