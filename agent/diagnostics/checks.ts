@@ -199,7 +199,8 @@ export class HardwareChecks {
         technician: actor.name,
         tokenId: actor.tokenId,
         client: actor.client,
-        outcome: view.state === 'done' ? 'ok' : 'failed',
+        // A reset that ran but did not bring the modem back is a failure too.
+        outcome: view.state === 'done' && view.result?.ok !== false ? 'ok' : 'failed',
         detail: {
           checkId: view.id,
           ...(view.result ?? {}),

@@ -31,6 +31,9 @@ interface SampleRow {
   link: number | null;
 }
 
+/** Old rows are deleted in chunks of this many minutes (six hours). */
+export const PRUNE_SLACK_MINUTES = 360;
+
 const bit = (b: boolean | null) => (b === null ? null : b ? 1 : 0);
 const unbit = (n: number | null) => (n === null ? null : n !== 0);
 
@@ -38,8 +41,9 @@ export class HistoryRepo {
   constructor(private readonly store: Store) {}
 
   /**
-   * Write samples and drop everything outside [now - keep, now + keep] (a clock that jumped leaves
-   * no rows behind): one transaction, so one flush costs one commit.
+   * Write samples in one transaction (one flush, one commit). Rows outside the kept window are
+   * dropped only once there are `PRUNE_SLACK_MINUTES` of them (or a clock jump left rows in the
+   * future): deleting an hour's rows on every flush would double the pages each flush writes.
    */
   write(samples: HistorySample[], nowMinute: number, keepMinutes: number): void {
     const { db } = this.store;
@@ -50,12 +54,20 @@ export class HistoryRepo {
          registration = excluded.registration, modem_usable = excluded.modem_usable,
          link = excluded.link`,
     );
-    const prune = db.prepare('DELETE FROM diag_history WHERE minute < ? OR minute > ?');
     this.store.tx(() => {
       for (const s of samples) {
         insert.run(s.minute, s.signalDbm, s.registration, bit(s.modemUsable), bit(s.link));
       }
-      prune.run(nowMinute - keepMinutes, nowMinute + keepMinutes);
+      const span = db
+        .prepare<[], { lo: number | null; hi: number | null }>(
+          'SELECT min(minute) AS lo, max(minute) AS hi FROM diag_history',
+        )
+        .get()!;
+      const from = nowMinute - keepMinutes;
+      const to = nowMinute + keepMinutes;
+      if ((span.lo ?? from) < from - PRUNE_SLACK_MINUTES || (span.hi ?? to) > to) {
+        db.prepare('DELETE FROM diag_history WHERE minute < ? OR minute > ?').run(from, to);
+      }
     });
   }
 

@@ -30,6 +30,11 @@ export interface HistoryDeps {
   /** The cloud link's state, or null when the unit has no link. */
   link: () => LinkSample | null;
   repo: HistoryRepo;
+  /**
+   * False while the clock is untrusted (an RTC-less boot in 1970): minutes keyed by a wrong time
+   * are not recorded, and nothing is pruned against it (the real history is kept).
+   */
+  clockTrusted?: () => boolean;
   flushMinutes: number;
   keepHours: number;
   logger: Logger;
@@ -107,7 +112,7 @@ export class HistoryRecorder {
     const now = this.d.clock.now();
     const acc = this.acc;
     if (acc && acc.minute !== Math.floor(now / MINUTE_MS)) {
-      this.pending.push({ ...acc, link: this.linkOver(acc.minute) });
+      if (this.trusted()) this.pending.push({ ...acc, link: this.linkOver(acc.minute) });
       this.acc = null;
       this.fold(this.d.modem.status());
     }
@@ -118,7 +123,7 @@ export class HistoryRecorder {
   }
 
   flush(): void {
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 || !this.trusted()) return;
     const batch = this.pending;
     try {
       this.d.repo.write(batch, Math.floor(this.d.clock.now() / MINUTE_MS), this.d.keepHours * 60);
@@ -152,6 +157,10 @@ export class HistoryRecorder {
       summary: summarize(samples, calls, fromMinute, Math.floor(now / MINUTE_MS)),
       unflushed: this.pending.length,
     };
+  }
+
+  private trusted(): boolean {
+    return this.d.clockTrusted?.() ?? true;
   }
 
   private fold(status: ModemStatus): void {

@@ -126,6 +126,7 @@ export class DiagnosticsService {
           modem: agent.modem,
           link: () => linkSample(this.d.link?.state()),
           repo: new HistoryRepo(store),
+          clockTrusted: () => agent.clockState()?.trusted !== false,
           flushMinutes: config.history.flushMinutes,
           keepHours: config.history.keepHours,
           logger,
