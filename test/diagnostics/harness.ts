@@ -5,7 +5,7 @@
  * Requests go through node:http / node:https, so tests can pin the unit's certificate and forge a
  * Host header the way a rebinding page would.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -92,7 +92,11 @@ export interface Answer {
 export function rawRequest(
   url: string,
   method: string,
-  o: RequestOptions & { ca?: string } = {},
+  o: RequestOptions & {
+    ca?: string;
+    /** Accept the server by the SHA-256 of its public key (base64) instead of its names. */
+    pinSpki?: string;
+  } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (o.token !== undefined && o.token !== null) headers.authorization = `Bearer ${o.token}`;
@@ -115,9 +119,13 @@ export function rawRequest(
         ...(u.protocol === 'https:' && o.ca
           ? {
               ca: o.ca,
-              // Verify against the address dialled, not a forged Host header.
+              // Verify against the address dialled (not a forged Host header), or by the pin.
               checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-                checkServerIdentity(u.hostname.replace(/^\[|\]$/g, ''), cert),
+                o.pinSpki
+                  ? spkiOf(cert) === o.pinSpki
+                    ? undefined
+                    : new Error('certificate public key does not match the pin')
+                  : checkServerIdentity(u.hostname.replace(/^\[|\]$/g, ''), cert),
             }
           : {}),
       },
@@ -144,6 +152,11 @@ export function rawRequest(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+function spkiOf(cert: PeerCertificate): string {
+  const spki = new X509Certificate(cert.raw).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
 }
 
 function toHeaders(h: IncomingHttpHeaders): Headers {
@@ -212,7 +225,13 @@ export async function startDiagnostics(opts: DiagOptions = {}) {
     logRing: ring,
     link: opts.link ?? null,
   });
-  await service.start();
+  try {
+    await service.start();
+  } catch (err) {
+    await agent.stop();
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const url = service.url;
   let stopped = false;
   const ca = (): string | undefined => {
