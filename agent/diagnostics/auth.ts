@@ -9,7 +9,7 @@ import {
   TECHNICIAN_SCOPES,
   TOKEN_PREFIX,
   type TechnicianScope,
-} from '../../sync/contract/technician.js';
+} from '../../sync/contract/technician-scopes.js';
 import type {
   RefusalReason,
   TechnicianPrincipal,
@@ -35,7 +35,8 @@ export type AuthResult =
 export interface AuthenticatorOptions {
   localToken: string;
   localTokenPolicy: 'loopback' | 'any' | 'off';
-  verifier: TechnicianVerifier;
+  /** Loaded on the first technician token (only technicians need the token schemas). */
+  verifier: () => Promise<Pick<TechnicianVerifier, 'verify'>>;
   failures: { burst: number; refillSec: number };
   /** Monotonic ms (the failure limiter). */
   now?: () => number;
@@ -60,7 +61,7 @@ export class Authenticator {
   }
 
   /** Throws DiagnosticsError rate_limited when this client has failed too often. */
-  authenticate(token: string | null, client: string): AuthResult {
+  async authenticate(token: string | null, client: string): Promise<AuthResult> {
     const wait = this.failures.waitSec(client);
     if (wait > 0) {
       throw new DiagnosticsError(
@@ -69,12 +70,12 @@ export class Authenticator {
         { retryAfterSec: wait, reason: 'too_many_failures' },
       );
     }
-    const r = this.check(token, client);
+    const r = await this.check(token, client);
     if (!r.ok) this.failures.take(client);
     return r;
   }
 
-  private check(token: string | null, client: string): AuthResult {
+  private async check(token: string | null, client: string): Promise<AuthResult> {
     if (token === null) {
       return {
         ok: false,
@@ -85,7 +86,7 @@ export class Authenticator {
       };
     }
     if (token.startsWith(`${TOKEN_PREFIX}.`)) {
-      const v = this.o.verifier.verify(token);
+      const v = (await this.o.verifier()).verify(token);
       return v.ok ? { ok: true, principal: v.principal } : v;
     }
     if (!tokenMatches(this.o.localToken, token)) {

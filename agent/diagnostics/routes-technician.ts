@@ -15,7 +15,8 @@ import { actorFor, intParam, parse, type Route } from './routes.js';
 
 export interface TechnicianRouteDeps {
   agent: Agent;
-  checks: HardwareChecks;
+  /** Loaded on first use. */
+  checks: () => Promise<HardwareChecks>;
   history: HistoryRecorder | null;
   audit: TechnicianAudit;
   callAudio: CallAudioWatch;
@@ -87,7 +88,8 @@ export function buildTechnicianRoutes(d: TechnicianRouteDeps): Route[] {
     scope: CHECK_SCOPE[kind],
     handle: async (input) => {
       const { requestedBy: by, ...rest } = parse(bodies[kind], await input.body());
-      return { status: 202, json: { check: d.checks.start(kind, actorFor(input, by), rest) } };
+      const checks = await d.checks();
+      return { status: 202, json: { check: checks.start(kind, actorFor(input, by), rest) } };
     },
   }));
   return [
@@ -123,13 +125,16 @@ export function buildTechnicianRoutes(d: TechnicianRouteDeps): Route[] {
       method: 'GET',
       path: '/v1/checks',
       scope: 'read',
-      handle: () => ({ json: { capabilities: d.checks.capabilities(), recent: d.checks.list() } }),
+      handle: async () => {
+        const checks = await d.checks();
+        return { json: { capabilities: checks.capabilities(), recent: checks.list() } };
+      },
     },
     {
       method: 'GET',
       path: '/v1/checks/:id',
       scope: 'read',
-      handle: ({ params }) => ({ json: { check: d.checks.get(params.id!) } }),
+      handle: async ({ params }) => ({ json: { check: (await d.checks()).get(params.id!) } }),
     },
     ...checkRoutes,
     {

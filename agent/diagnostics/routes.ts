@@ -3,7 +3,7 @@
  * No logic lives here beyond turning input into arguments and a result into a reply.
  */
 import { z } from 'zod';
-import type { TechnicianScope } from '../../sync/contract/technician.js';
+import type { TechnicianScope } from '../../sync/contract/technician-scopes.js';
 import type { DiagnosticsActions } from './actions.js';
 import { actorOf, type Principal } from './auth.js';
 import type { Actor } from './checks.js';

@@ -115,7 +115,7 @@ export class DiagnosticsHttpServer {
       if (route.scope !== null) {
         let a;
         try {
-          a = this.d.auth.authenticate(bearerToken(req), client);
+          a = await this.d.auth.authenticate(bearerToken(req), client);
         } catch (err) {
           if (err instanceof DiagnosticsError && err.code === 'rate_limited') {
             res.setHeader('retry-after', String(err.details?.retryAfterSec ?? 1));

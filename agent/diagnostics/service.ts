@@ -11,20 +11,21 @@ import type { Logger, LogRing } from '../log.js';
 import type { DialGuard } from '../lifecycle/lifecycle.js';
 import type { Audio } from '../../hal/types.js';
 import { loadPublicKey } from '../../sync/contract/signing.js';
+import { technicianKeyId } from '../../sync/contract/technician-scopes.js';
 import { TechnicianAudit } from '../technician/audit.js';
 import { TechnicianRevocations } from '../technician/revocations.js';
-import { TechnicianVerifier } from '../technician/verify.js';
+import type { TechnicianVerifier } from '../technician/verify.js';
 import { VERSION } from '../version.js';
 import { DiagnosticsActions, type DiagnosticsLink } from './actions.js';
 import { Authenticator, type Principal } from './auth.js';
 import { CallAudioWatch } from './call-audio-watch.js';
-import { HardwareChecks } from './checks.js';
+import type { HardwareChecks } from './checks.js';
 import { servesTls, type DiagnosticsConfig } from './config.js';
 import { HistoryRepo } from './history-repo.js';
 import { HistoryRecorder, type LinkSample } from './history.js';
 import { HostGuard } from './host-check.js';
 import type { DiagnosticsMetrics } from './metrics.js';
-import { loadPage } from './page.js';
+import { loadPage, type Page } from './page.js';
 import { buildRoutes } from './routes.js';
 import { buildTechnicianRoutes } from './routes-technician.js';
 import { DiagnosticsHttpServer } from './server.js';
@@ -86,35 +87,47 @@ export class DiagnosticsService {
     const tc = config.technician;
     const keys: KeyObject[] = tc.authorityKeys.map((k) => loadPublicKey(k));
     const floor = Date.parse(agent.config.clock.floor);
-    const verifier = new TechnicianVerifier({
-      keys,
-      unitId: agent.config.unitId,
-      sites: tc.sites,
-      maxTtlSec: tc.maxTtlHours * 3600,
-      skewSec: tc.clockSkewSec,
-      revocations,
-      time: () => ({
-        now: clock.now(),
-        trusted: agent.clockState()?.trusted === true,
-        atLeast: Math.max(floor, agent.trust.highestSeen()),
-      }),
-    });
+    const keyIds = keys.map((k) => technicianKeyId(k));
+    // Only technicians need the token schemas and the checks: both load on first use.
+    let verifier: Promise<TechnicianVerifier> | null = null;
+    const loadVerifier = () =>
+      (verifier ??= import('../technician/verify.js').then(
+        ({ TechnicianVerifier }) =>
+          new TechnicianVerifier({
+            keys,
+            unitId: agent.config.unitId,
+            sites: tc.sites,
+            maxTtlSec: tc.maxTtlHours * 3600,
+            skewSec: tc.clockSkewSec,
+            revocations,
+            time: () => ({
+              now: clock.now(),
+              trusted: agent.clockState()?.trusted === true,
+              atLeast: Math.max(floor, agent.trust.highestSeen()),
+            }),
+          }),
+      ));
     const auth = new Authenticator({
       localToken: token.token,
       localTokenPolicy: tc.localToken,
-      verifier,
+      verifier: loadVerifier,
       failures: { burst: tc.failureBurst, refillSec: tc.failureRefillSec },
     });
     const audit = new TechnicianAudit(store);
     const callUp = () => agent.runner.busy() !== null || agent.modem.status().state === 'in_call';
-    const checks = new HardwareChecks({
-      modem: agent.modem,
-      audio: this.d.audio,
-      callUp,
-      audit,
-      clock,
-      logger,
-    });
+    let checks: Promise<HardwareChecks> | null = null;
+    const loadChecks = () =>
+      (checks ??= import('./checks.js').then(
+        ({ HardwareChecks }) =>
+          new HardwareChecks({
+            modem: agent.modem,
+            audio: this.d.audio,
+            callUp,
+            audit,
+            clock,
+            logger,
+          }),
+      ));
     const callAudio = new CallAudioWatch({
       modem: agent.modem,
       audio: this.d.audio,
@@ -142,7 +155,7 @@ export class DiagnosticsService {
     const access = () => ({
       tls: this.tls ? tlsFacts(this.tls) : null,
       technician: {
-        authorityKeys: verifier.keyIds,
+        authorityKeys: keyIds,
         sites: tc.sites,
         localToken: tc.localToken,
         revocations: revocationFacts(revocations),
@@ -160,7 +173,8 @@ export class DiagnosticsService {
       audit,
       access,
     });
-    const page = loadPage();
+    // The page is read on its first request (a unit nobody visits never holds it).
+    let page: Page | null = null;
     const http = new DiagnosticsHttpServer({
       config,
       auth,
@@ -172,10 +186,10 @@ export class DiagnosticsService {
       tls: this.tls,
       logger,
       routes: [
-        ...buildRoutes({ actions, metrics: this.d.metrics, page: () => page }),
+        ...buildRoutes({ actions, metrics: this.d.metrics, page: () => (page ??= loadPage()) }),
         ...buildTechnicianRoutes({
           agent,
-          checks,
+          checks: loadChecks,
           history,
           audit,
           callAudio,
@@ -200,7 +214,7 @@ export class DiagnosticsService {
         tls: this.tls
           ? { source: this.tls.source, sha256: this.tls.sha256, spkiSha256: this.tls.spkiSha256 }
           : null,
-        technicianKeys: verifier.keyIds,
+        technicianKeys: keyIds,
       },
       token.source === 'generated'
         ? `diagnostics listening; a new token was written to ${token.path}`

@@ -13,25 +13,18 @@
  * The verifier re-canonicalises the decoded claims, so it never depends on the issuer's byte layout.
  * `typ` inside the signed bytes keeps a token from ever being mistaken for a signed envelope.
  */
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
-import { publicKeyToBase64 } from './signing.js';
+import { TOKEN_PREFIX, TOKEN_TYPE } from './technician-scopes.js';
 
-export const TOKEN_PREFIX = 'ctt1';
-export const TOKEN_TYPE = 'companion.technician';
-
-/** What a token can allow. `read` opens every GET; each action names its own scope. */
-export const TECHNICIAN_SCOPES = [
-  'read',
-  'test-call',
-  'replay',
-  'resync',
-  'modem-reset',
-  'speaker-test',
-  'mic-test',
-] as const;
-export type TechnicianScope = (typeof TECHNICIAN_SCOPES)[number];
+export {
+  TECHNICIAN_SCOPES,
+  technicianKeyId,
+  TOKEN_PREFIX,
+  TOKEN_TYPE,
+  type TechnicianScope,
+} from './technician-scopes.js';
 
 /** A technician's name as it appears in audit trails: letters, digits, space and . _ @ ' - */
 export const technicianNameSchema = z
@@ -73,12 +66,6 @@ export const technicianClaimsSchema = z
 
 export type TechnicianClaims = z.infer<typeof technicianClaimsSchema>;
 export type TechnicianClaimsInput = z.input<typeof technicianClaimsSchema>;
-
-/** First 16 hex digits of SHA-256 over the 32 raw public key bytes. */
-export function technicianKeyId(publicKey: KeyObject): string {
-  const raw = Buffer.from(publicKeyToBase64(publicKey), 'base64');
-  return createHash('sha256').update(raw).digest('hex').slice(0, 16);
-}
 
 export function technicianSignedBytes(claims: unknown): Buffer {
   return Buffer.from(canonicalJson(claims), 'utf8');
