@@ -27,6 +27,7 @@ import { DataDirLock } from './store/dir-lock.js';
 import { NetworkTime, type NetworkTimeState } from './network-time.js';
 import { SyncSink } from './sync-sink.js';
 import { ControlHandler } from './controls.js';
+import { TechnicianRevocations } from './technician/revocations.js';
 import { Housekeeping, HousekeepingSchedule } from './housekeeping.js';
 
 /**
@@ -73,6 +74,7 @@ interface Running {
   store: Store;
   lifecycle: RunLifecycle;
   sync: SyncSink;
+  revocations: TechnicianRevocations;
   trust: ClockTrust;
   applier: CommandApplier;
   scheduler: Scheduler;
@@ -178,10 +180,12 @@ export class Agent {
       });
       const offNetworkTime = networkTime.attach(this.d.modem);
       // The cloud link's side of the store (wired to MQTT in main.ts when the link is on).
+      // The technicians' revocation list: pushed by the cloud as a control, read by diagnostics.
+      const revocations = new TechnicianRevocations(store);
       const sync = new SyncSink({
         store,
         applier,
-        controls: new ControlHandler(clock, lifecycle, () => this.poke()),
+        controls: new ControlHandler(clock, lifecycle, () => this.poke(), revocations),
         clock,
         clockTrusted: () => scheduler.trustState()?.trusted === true,
         logger,
@@ -207,6 +211,7 @@ export class Agent {
         store,
         lifecycle,
         sync,
+        revocations,
         trust,
         applier,
         scheduler,
@@ -286,6 +291,10 @@ export class Agent {
   }
   get lifecycle(): RunLifecycle {
     return this.running.lifecycle;
+  }
+  /** The technicians' revocation list (technician access, issue 15). */
+  get revocations(): TechnicianRevocations {
+    return this.running.revocations;
   }
   /** The cloud link's sink: every inbound message as one transaction (agent/sync-sink.ts). */
   get sync(): SyncSink {

@@ -83,11 +83,17 @@ export async function startRuntime(
   });
   if (backups.lastBackup())
     log.info({ backup: backups.lastBackup() }, 'database backed up, then migrated');
-  const link = config.mqtt.enabled ? await startLink(config, agent, clock, log) : null;
+  // technician access (issue 15): one revocation list for the control handler and diagnostics;
+  // the diagnostics TLS fingerprint goes out in the heartbeat's health.
+  const revocations = agent.revocations;
+  const tech: TechnicianHooks = { tls: () => diagnostics.tlsIdentity() };
+  const link = config.mqtt.enabled ? await startLink(config, agent, clock, log, tech) : null;
   const diagnostics = new DiagnosticsService({
     config: config.diagnostics,
     dataDir: config.dataDir,
     agent,
+    audio,
+    revocations,
     clock,
     logger: log,
     dialGuard,
@@ -111,6 +117,11 @@ export async function startRuntime(
   };
 }
 
+/** technician access (issue 15): what the link needs from it. */
+interface TechnicianHooks {
+  tls: () => unknown;
+}
+
 /**
  * The cloud link: commands in through the agent's one apply path, outbox events out. Firing never
  * waits on it (rule 7): the link starts after the agent and reconnects on its own.
@@ -120,6 +131,7 @@ async function startLink(
   agent: Agent,
   clock: SystemClock,
   log: Logger,
+  tech: TechnicianHooks,
 ): Promise<SyncLink> {
   // mqtt.js is loaded only when the link is on: a unit provisioned offline does not carry it in memory.
   const { SyncLink } = await import('../sync/link/link.js');
@@ -137,6 +149,7 @@ async function startLink(
       clockTrusted: agent.clockState()?.trusted ?? null,
       modem: agent.modem.status().state,
       nextCallAt: store.bookings.nextSlotAt(),
+      diagnosticsTls: tech.tls(), // technician access (issue 15): the certificate to pin
     }),
     log: log.child({ component: 'sync' }),
   });

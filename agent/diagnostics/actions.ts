@@ -19,10 +19,21 @@ import {
   type RunView,
   type UnitStatus,
 } from '../status.js';
+import type { TechnicianAudit } from '../technician/audit.js';
+import type { Actor } from './checks.js';
 import { DiagnosticsError } from './errors.js';
 import { judgeReadiness, judgeVerdict, type Readiness, type Verdict } from './health.js';
 import type { SystemInfoCache, SystemSnapshot } from './system-info.js';
 import type { MetricReadings } from './metrics.js';
+
+/** Payload of the `operator.action` event an action writes (one builder, STYLE 11). */
+export function operatorActionPayload(
+  action: 'resync',
+  requestedBy: string,
+  at: number,
+): Record<string, unknown> {
+  return { action, requestedBy, via: 'diagnostics', at: new Date(at).toISOString() };
+}
 
 /** The MQTT link as diagnostics sees it (sync/ provides it; absent when MQTT is off). */
 export interface DiagnosticsLink {
@@ -39,11 +50,13 @@ export interface ActionDeps {
   logRing: LogRing | null;
   link: DiagnosticsLink | null;
   version: string;
+  audit: TechnicianAudit;
+  /** Facts about technician access for /v1/status (TLS fingerprint, trusted keys, revocations). */
+  access: () => Record<string, unknown>;
 }
 
 export interface TestCallInput {
   callee: string;
-  requestedBy: string;
 }
 
 const HOUR_MS = 3_600_000;
@@ -75,7 +88,12 @@ export class DiagnosticsActions {
     return judgeReadiness(this.storeCheck(), agent.clockState(), modemView(agent.modem.status()));
   }
 
-  status(): UnitStatus & { verdict: Verdict; ready: Readiness; audio: CallAudioStatus | null } {
+  status(): UnitStatus & {
+    verdict: Verdict;
+    ready: Readiness;
+    audio: CallAudioStatus | null;
+    access: Record<string, unknown>;
+  } {
     const { agent, clock } = this.d;
     const s = unitStatus(agent.store, {
       unitId: agent.config.unitId,
@@ -88,7 +106,14 @@ export class DiagnosticsActions {
     });
     const ready = this.readiness();
     const audio = agent.callAudio(); // issue 12: audio state and the last call's audio
-    return { ...s, bootEpoch: agent.bootEpoch, audio, verdict: judgeVerdict(ready, s), ready };
+    return {
+      ...s,
+      bootEpoch: agent.bootEpoch,
+      audio,
+      verdict: judgeVerdict(ready, s),
+      ready,
+      access: this.d.access(),
+    };
   }
 
   /** Audio driver state, the call-audio policy and what the last call's audio did (issue 12). */
@@ -129,8 +154,8 @@ export class DiagnosticsActions {
   }
 
   /** Queue a test call after the dial policy said yes; the runner dials it at once. */
-  testCall(input: TestCallInput): RunView {
-    const { agent, clock, dialGuard } = this.d;
+  testCall(input: TestCallInput, actor: Actor): RunView {
+    const { agent, clock, dialGuard, audit } = this.d;
     const now = clock.now();
     const store = agent.store;
     const verdict = dialGuard.check(input.callee, {
@@ -142,19 +167,32 @@ export class DiagnosticsActions {
     const masked = maskPhone(input.callee);
     if (!verdict.ok) {
       this.log.warn(
-        { action: 'test-call', callee: masked, reason: verdict.reason, by: input.requestedBy },
+        { action: 'test-call', callee: masked, reason: verdict.reason, by: actor.name },
         `test call refused by the dial policy: ${verdict.message}`,
       );
+      audit.record({
+        ...this.auditOf('test-call', actor, now),
+        outcome: 'refused',
+        detail: { callee: masked, reason: verdict.reason },
+      });
       throw new DiagnosticsError('refused_by_policy', verdict.message, {
         reason: verdict.reason,
       });
     }
-    const run = agent.lifecycle.requestTestCall(
-      { callee: input.callee, requestedBy: input.requestedBy },
-      now,
-    );
+    const run = store.tx(() => {
+      const r = agent.lifecycle.requestTestCall(
+        { callee: input.callee, requestedBy: actor.name },
+        now,
+      );
+      audit.record({
+        ...this.auditOf('test-call', actor, now),
+        outcome: 'ok',
+        detail: { runId: r.id, callee: masked },
+      });
+      return r;
+    });
     this.log.info(
-      { action: 'test-call', runId: run.id, callee: masked, by: input.requestedBy },
+      { action: 'test-call', runId: run.id, callee: masked, by: actor.name },
       'test call requested',
     );
     agent.poke();
@@ -162,18 +200,33 @@ export class DiagnosticsActions {
     return runView(store, run);
   }
 
-  replay(runId: string, requestedBy: string): RunView {
-    const { agent, clock } = this.d;
-    const run = agent.lifecycle.replay(runId, requestedBy, clock.now());
-    this.log.info({ action: 'replay', runId, by: requestedBy }, 'dead-lettered run replayed');
+  replay(runId: string, actor: Actor): RunView {
+    const { agent, clock, audit } = this.d;
+    const now = clock.now();
+    let run;
+    try {
+      run = agent.store.tx(() => {
+        const r = agent.lifecycle.replay(runId, actor.name, now);
+        audit.record({ ...this.auditOf('replay', actor, now), outcome: 'ok', detail: { runId } });
+        return r;
+      });
+    } catch (err) {
+      audit.record({
+        ...this.auditOf('replay', actor, now),
+        outcome: 'refused',
+        detail: { runId, error: (err as Error).message },
+      });
+      throw err;
+    }
+    this.log.info({ action: 'replay', runId, by: actor.name }, 'dead-lettered run replayed');
     agent.poke();
     agent.runner.kick();
     return runView(agent.store, run);
   }
 
   /** Ask the cloud for a full snapshot over the link; recorded in the outbox first. */
-  async resync(requestedBy: string): Promise<{ requested: true; eventId: string }> {
-    const { agent, clock, link } = this.d;
+  async resync(actor: Actor): Promise<{ requested: true; eventId: string }> {
+    const { agent, clock, link, audit } = this.d;
     if (!link) {
       throw new DiagnosticsError(
         'conflict',
@@ -181,16 +234,21 @@ export class DiagnosticsActions {
       );
     }
     const now = clock.now();
-    const eventId = agent.store.tx(() =>
-      agent.store.outbox.add(
+    const eventId = agent.store.tx(() => {
+      audit.record({ ...this.auditOf('resync', actor, now), outcome: 'ok', detail: {} });
+      return agent.store.outbox.add(
         'operator.action',
-        { action: 'resync', requestedBy, via: 'diagnostics', at: new Date(now).toISOString() },
+        operatorActionPayload('resync', actor.name, now),
         now,
-      ),
-    );
+      );
+    });
     await link.requestResync();
-    this.log.info({ action: 'resync', by: requestedBy, eventId }, 'resync requested');
+    this.log.info({ action: 'resync', by: actor.name, eventId }, 'resync requested');
     return { requested: true, eventId };
+  }
+
+  private auditOf(action: 'test-call' | 'replay' | 'resync', actor: Actor, at: number) {
+    return { action, technician: actor.name, tokenId: actor.tokenId, client: actor.client, at };
   }
 
   /** Values the Prometheus gauges read at scrape time. */

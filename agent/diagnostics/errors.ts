@@ -8,28 +8,34 @@ import { OperationError } from '../lifecycle/lifecycle.js';
 export type ErrorCode =
   | 'bad_request'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'conflict'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'misdirected'
   | 'refused_by_policy'
   | 'rate_limited'
   | 'unavailable'
+  | 'not_supported'
   | 'timeout'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  misdirected: 421,
   refused_by_policy: 422,
   rate_limited: 429,
   internal: 500,
+  not_supported: 501,
   unavailable: 503,
   timeout: 503,
 };

@@ -42,6 +42,17 @@ export class RateLimiter {
     return { ok: false, retryAfterSec: Math.ceil((1 - b.tokens) / this.cfg.perSecond) };
   }
 
+  /** Seconds until `key` has a token again (0: it has one now). Takes nothing. */
+  waitSec(key: string): number {
+    const b = this.buckets.get(key);
+    if (!b) return 0;
+    const tokens = Math.min(
+      this.cfg.burst,
+      b.tokens + ((this.now() - b.at) / 1000) * this.cfg.perSecond,
+    );
+    return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / this.cfg.perSecond);
+  }
+
   /** Drop buckets that have refilled completely (their client has been quiet). */
   private sweep(t: number): void {
     for (const [k, b] of this.buckets) {

@@ -3,7 +3,10 @@
  * No logic lives here beyond turning input into arguments and a result into a reply.
  */
 import { z } from 'zod';
+import type { TechnicianScope } from '../../sync/contract/technician-scopes.js';
 import type { DiagnosticsActions } from './actions.js';
+import { actorOf, type Principal } from './auth.js';
+import type { Actor } from './checks.js';
 import type { DiagnosticsMetrics } from './metrics.js';
 import { DiagnosticsError } from './errors.js';
 
@@ -12,6 +15,10 @@ export interface RouteInput {
   query: URLSearchParams;
   /** The JSON body (read lazily, size-limited). */
   body(): Promise<Record<string, unknown>>;
+  /** Who asks (null only on routes without a scope). */
+  principal: Principal | null;
+  /** The client's address. */
+  client: string;
 }
 
 export type Reply =
@@ -22,8 +29,11 @@ export interface Route {
   method: 'GET' | 'POST';
   /** Literal segments and `:name` parameters. */
   path: string;
-  /** False only for liveness and the page shell (which holds no data). */
-  auth: boolean;
+  /**
+   * What the caller's token must allow: a scope, `session` (any valid token), or null — only
+   * liveness and the page shell (which holds no data).
+   */
+  scope: TechnicianScope | 'session' | null;
   handle(input: RouteInput): Reply | Promise<Reply>;
 }
 
@@ -33,16 +43,25 @@ export interface RouteDeps {
   page: () => { html: string; csp: string };
 }
 
-/** Who asked, for the audit trail (a name the technician types, or just "technician"). */
+/**
+ * Who asked, for the audit trail: with the unit's local token, a name the caller types (or just
+ * "technician"); with a technician token it comes from the token and may be left out.
+ */
 const requestedBy = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-" (at most 40)')
-  .default('technician');
+  .optional();
 
 const testCallBody = z.object({ callee: z.string().min(1).max(32), requestedBy }).strict();
 const actorBody = z.object({ requestedBy }).strict();
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+/** The audit identity of a request on a scoped route. */
+export function actorFor(input: RouteInput, requested?: string): Actor {
+  const a = actorOf(input.principal!, requested);
+  return { ...a, client: input.client };
+}
+
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   throw new DiagnosticsError('bad_request', 'invalid request body', {
@@ -50,7 +69,7 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   });
 }
 
-function intParam(q: URLSearchParams, name: string, def: number, min: number, max: number) {
+export function intParam(q: URLSearchParams, name: string, def: number, min: number, max: number) {
   const raw = q.get(name);
   if (raw === null) return def;
   const n = Number(raw);
@@ -67,7 +86,7 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/',
-      auth: false,
+      scope: null,
       handle: () => {
         const p = page();
         return {
@@ -77,24 +96,34 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
         };
       },
     },
-    { method: 'GET', path: '/livez', auth: false, handle: () => ({ json: actions.liveness() }) },
+    { method: 'GET', path: '/livez', scope: null, handle: () => ({ json: actions.liveness() }) },
     {
       method: 'GET',
       path: '/readyz',
-      auth: true,
+      scope: 'read',
       handle: () => {
         const r = actions.readiness();
         return { status: r.ready ? 200 : 503, json: r };
       },
     },
-    { method: 'GET', path: '/v1/status', auth: true, handle: () => ({ json: actions.status() }) },
-    { method: 'GET', path: '/v1/system', auth: true, handle: () => ({ json: actions.system() }) },
-    { method: 'GET', path: '/v1/modem', auth: true, handle: () => ({ json: actions.modem() }) },
-    { method: 'GET', path: '/v1/audio', auth: true, handle: () => ({ json: actions.audio() }) },
+    {
+      method: 'GET',
+      path: '/v1/status',
+      scope: 'read',
+      handle: () => ({ json: actions.status() }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/system',
+      scope: 'read',
+      handle: () => ({ json: actions.system() }),
+    },
+    { method: 'GET', path: '/v1/modem', scope: 'read', handle: () => ({ json: actions.modem() }) },
+    { method: 'GET', path: '/v1/audio', scope: 'read', handle: () => ({ json: actions.audio() }) },
     {
       method: 'GET',
       path: '/v1/calls',
-      auth: true,
+      scope: 'read',
       handle: ({ query }) => ({
         json: actions.calls(
           intParam(query, 'hours', 24, 1, 168),
@@ -105,7 +134,7 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/dead-letter',
-      auth: true,
+      scope: 'read',
       handle: ({ query }) => ({
         json: { runs: actions.deadLetters(intParam(query, 'limit', 100, 1, 1000)) },
       }),
@@ -113,34 +142,36 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
     {
       method: 'POST',
       path: '/v1/test-call',
-      auth: true,
-      handle: async ({ body }) => {
-        const b = parse(testCallBody, await body());
-        return { status: 202, json: { run: actions.testCall(b) } };
+      scope: 'test-call',
+      handle: async (input) => {
+        const b = parse(testCallBody, await input.body());
+        const actor = actorFor(input, b.requestedBy);
+        return { status: 202, json: { run: actions.testCall({ callee: b.callee }, actor) } };
       },
     },
     {
       method: 'POST',
       path: '/v1/dead-letter/:id/replay',
-      auth: true,
-      handle: async ({ params, body }) => {
-        const b = parse(actorBody, await body());
-        return { status: 202, json: { run: actions.replay(params.id!, b.requestedBy) } };
+      scope: 'replay',
+      handle: async (input) => {
+        const b = parse(actorBody, await input.body());
+        const actor = actorFor(input, b.requestedBy);
+        return { status: 202, json: { run: actions.replay(input.params.id!, actor) } };
       },
     },
     {
       method: 'POST',
       path: '/v1/resync',
-      auth: true,
-      handle: async ({ body }) => {
-        const b = parse(actorBody, await body());
-        return { status: 202, json: await actions.resync(b.requestedBy) };
+      scope: 'resync',
+      handle: async (input) => {
+        const b = parse(actorBody, await input.body());
+        return { status: 202, json: await actions.resync(actorFor(input, b.requestedBy)) };
       },
     },
     {
       method: 'GET',
       path: '/v1/logs',
-      auth: true,
+      scope: 'read',
       handle: ({ query }) => {
         const level = query.get('level') ?? 'trace';
         if (!LEVELS.includes(level)) {
@@ -152,7 +183,7 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/metrics',
-      auth: true,
+      scope: 'read',
       handle: async () => {
         const m = await metrics.text();
         return { text: m.body, contentType: m.contentType };

@@ -1,23 +1,31 @@
 /**
- * The diagnostics HTTP server (node:http): bearer token, rate limit, body limit and timeouts, then
- * the route table. Errors of any kind become JSON answers in one place (errors.ts). start() binds
- * and resolves with the address; stop() closes every connection.
+ * The diagnostics HTTP server: node:http on loopback, node:https (the unit's certificate) when it
+ * binds beyond it. In order: the Host header (DNS rebinding), the route, the request rate limit,
+ * the token (and the failed-sign-in limit), the token's scope, then the handler with its body limit
+ * and deadline. Errors of any kind become JSON answers in one place (errors.ts). start() binds and
+ * resolves with the address; stop() closes every connection.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
+import { requireScope, type Authenticator, type Principal } from './auth.js';
 import type { DiagnosticsConfig } from './config.js';
 import { DiagnosticsError, toHttpFailure } from './errors.js';
+import type { HostGuard } from './host-check.js';
 import { bearerToken, readJsonBody, send, sendJson } from './http.js';
 import { RateLimiter } from './rate-limit.js';
 import { matchRoute, type Reply, type Route } from './routes.js';
-import { tokenMatches } from './token.js';
 
 export interface HttpServerDeps {
   config: DiagnosticsConfig;
-  token: string;
+  auth: Authenticator;
+  hosts: HostGuard;
+  /** Certificate and key (PEM) to serve HTTPS with; null: plain HTTP (loopback only). */
+  tls: { cert: string; key: string } | null;
   routes: Route[];
   logger: Logger;
+  /** Called after every successful sign-in (the service audits each token's first use). */
+  onPrincipal?: (p: Principal, client: string) => void;
 }
 
 export class DiagnosticsHttpServer {
@@ -32,7 +40,18 @@ export class DiagnosticsHttpServer {
 
   async start(): Promise<AddressInfo> {
     const { config } = this.d;
-    const server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    let server: Server;
+    if (this.d.tls) {
+      // Loaded only when the endpoint serves TLS (beyond loopback).
+      const https = await import('node:https');
+      server = https.createServer(
+        { cert: this.d.tls.cert, key: this.d.tls.key, minVersion: 'TLSv1.2' },
+        handler,
+      );
+    } else {
+      server = createServer(handler);
+    }
     // Node answers 408 itself when a request is not fully received in time (slowloris).
     server.requestTimeout = config.requestTimeoutMs;
     server.headersTimeout = Math.min(config.requestTimeoutMs, 10_000);
@@ -68,6 +87,13 @@ export class DiagnosticsHttpServer {
     const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
     try {
+      if (!this.d.hosts.allows(req.headers.host)) {
+        throw new DiagnosticsError(
+          'misdirected',
+          `this unit does not answer to the name ${JSON.stringify(req.headers.host ?? '')}; ` +
+            'use its unit id, hostname or address',
+        );
+      }
       const match = matchRoute(this.d.routes, method, url.pathname);
       if (!match) throw new DiagnosticsError('not_found', `no route ${url.pathname}`);
       if ('allowed' in match) {
@@ -75,8 +101,9 @@ export class DiagnosticsHttpServer {
         throw new DiagnosticsError('method_not_allowed', `use ${match.allowed.join(' or ')}`);
       }
       const { route, params } = match;
+      const client = req.socket.remoteAddress ?? 'unknown';
       if (route.path !== '/livez') {
-        const rl = this.limiter.take(req.socket.remoteAddress ?? 'unknown');
+        const rl = this.limiter.take(client);
         if (!rl.ok) {
           res.setHeader('retry-after', String(rl.retryAfterSec));
           throw new DiagnosticsError('rate_limited', 'too many requests; slow down', {
@@ -84,12 +111,27 @@ export class DiagnosticsHttpServer {
           });
         }
       }
-      if (route.auth && !tokenMatches(this.d.token, bearerToken(req))) {
-        res.setHeader('www-authenticate', 'Bearer realm="companion-diagnostics"');
-        throw new DiagnosticsError(
-          'unauthorized',
-          'missing or wrong bearer token (Authorization: Bearer <token>)',
-        );
+      let principal: Principal | null = null;
+      if (route.scope !== null) {
+        let a;
+        try {
+          a = await this.d.auth.authenticate(bearerToken(req), client);
+        } catch (err) {
+          if (err instanceof DiagnosticsError && err.code === 'rate_limited') {
+            res.setHeader('retry-after', String(err.details?.retryAfterSec ?? 1));
+          }
+          throw err;
+        }
+        if (!a.ok) {
+          res.setHeader(
+            'www-authenticate',
+            `Bearer realm="companion-diagnostics", error="invalid_token"`,
+          );
+          throw new DiagnosticsError('unauthorized', a.message, { reason: a.reason });
+        }
+        principal = a.principal;
+        if (route.scope !== 'session') requireScope(principal, route.scope);
+        this.d.onPrincipal?.(principal, client);
       }
       const reply = await this.withDeadline(
         Promise.resolve(
@@ -97,13 +139,15 @@ export class DiagnosticsHttpServer {
             params,
             query: url.searchParams,
             body: () => readJsonBody(req, this.d.config.bodyLimitBytes),
+            principal,
+            client,
           }),
         ),
       );
       this.reply(res, reply);
       if (method === 'POST') {
         this.log.info(
-          { method, path: url.pathname, status: res.statusCode },
+          { method, path: url.pathname, status: res.statusCode, by: who(principal) },
           'diagnostics action served',
         );
       }
@@ -114,9 +158,16 @@ export class DiagnosticsHttpServer {
           { err: f.unexpected, method, path: url.pathname },
           'diagnostics handler failed',
         );
-      } else if (method === 'POST' || f.status === 401) {
+      } else if (method === 'POST' || f.status === 401 || f.status === 403 || f.status === 421) {
         this.log.warn(
-          { method, path: url.pathname, status: f.status, error: f.body.error },
+          {
+            method,
+            path: url.pathname,
+            status: f.status,
+            error: f.body.error,
+            reason: f.body.details?.reason,
+            client: req.socket.remoteAddress,
+          },
           f.body.message,
         );
       }
@@ -153,6 +204,11 @@ export class DiagnosticsHttpServer {
     });
     return Promise.race([p, late]).finally(() => clearTimeout(t));
   }
+}
+
+function who(p: Principal | null): string | undefined {
+  if (!p) return undefined;
+  return p.kind === 'local' ? 'local-token' : p.name;
 }
 
 /**

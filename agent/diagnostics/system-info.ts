@@ -15,13 +15,26 @@
  * the load is read from /proc/stat here (the delta between two refreshes). systeminformation itself
  * is imported only for the once-only static facts, then never again.
  */
+import { statfsSync } from 'node:fs';
 import { readdir, readFile, statfs } from 'node:fs/promises';
-import { loadavg, networkInterfaces, uptime as osUptime } from 'node:os';
+import {
+  cpus,
+  freemem,
+  hostname,
+  loadavg,
+  networkInterfaces,
+  release,
+  totalmem,
+  type as osType,
+  uptime as osUptime,
+} from 'node:os';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
 export interface SystemSnapshot {
   refreshedAt: string | null;
+  /** quick: the plain-Node readings taken at start (so the page never shows an empty panel); full: a refresh. */
+  source: 'none' | 'quick' | 'full';
   /** Readings that failed or timed out on the last refresh (the previous value is kept). */
   errors: Record<string, string>;
   host: {
@@ -115,6 +128,7 @@ export class SystemInfoCache {
     this.log = o.logger.child({ component: 'system-info' });
     this.snap = {
       refreshedAt: null,
+      source: 'none',
       errors: {},
       host: {
         hostname: null,
@@ -133,11 +147,68 @@ export class SystemInfoCache {
     };
   }
 
-  /** Start refreshing: the first refresh runs soon, off the start-up path. */
+  /**
+   * Take the quick readings now (plain Node calls that return in microseconds: hostname, kernel,
+   * CPUs, memory, load, addresses, the data dir's filesystem), then refresh fully soon, off the
+   * start-up path — so the first page load already shows the system panel.
+   */
   start(): void {
     // The first load reading is the delta from here to the first refresh.
     void cpuTimes().then((t) => (this.lastCpu ??= t));
+    this.quick();
     this.schedule(1_000);
+  }
+
+  private quick(): void {
+    const s = this.snap;
+    const cpu = cpus()[0];
+    const total = totalmem();
+    const free = freemem();
+    const disks: SystemSnapshot['disks'] = [];
+    for (const path of this.o.paths) {
+      try {
+        const f = statfsSync(path);
+        const t = f.blocks * f.bsize;
+        const fr = f.bavail * f.bsize;
+        disks.push({
+          path,
+          totalBytes: t,
+          freeBytes: fr,
+          usedPercent: t ? Math.round(((t - fr) / t) * 1000) / 10 : 0,
+        });
+      } catch {
+        // The full refresh reports it.
+      }
+    }
+    this.snap = {
+      ...s,
+      refreshedAt: new Date(this.o.clock.now()).toISOString(),
+      source: 'quick',
+      host: {
+        ...s.host,
+        hostname: hostname(),
+        os: osType(),
+        kernel: release(),
+        cpuModel: cpu?.model ?? null,
+        cores: cpus().length || null,
+      },
+      memory: total
+        ? {
+            totalBytes: total,
+            availableBytes: free,
+            usedPercent: Math.round(((total - free) / total) * 1000) / 10,
+          }
+        : null,
+      disks,
+      network: Object.entries(networkInterfaces())
+        .filter(([name, a]) => a && name !== 'lo')
+        .map(([name, a]) => ({
+          name,
+          addresses: a!.map((x) => x.cidr ?? x.address),
+          mac: a![0]?.mac ?? '',
+          state: null,
+        })),
+    };
   }
 
   stop(): void {
@@ -208,6 +279,7 @@ export class SystemInfoCache {
     const net = await this.read('network', errors, interfaces);
     this.snap = {
       refreshedAt: new Date(this.o.clock.now()).toISOString(),
+      source: 'full',
       errors,
       host: { ...s.host, uptimeSec: Math.round(osUptime()) },
       cpu: {

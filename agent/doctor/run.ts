@@ -9,6 +9,7 @@ import { checkModemOwner } from './checks-modem-owner.js';
 import { checkDataDir, checkDisk } from './checks-host.js';
 import { checkBroker, checkCertificates } from './checks-net.js';
 import { checkStore } from './checks-store.js';
+import { checkDiagnosticsTls, checkTechnicianAccess } from './checks-diagnostics.js';
 import { fail, ok, type CheckResult, type DoctorEnv } from './types.js';
 
 export const defaultDoctorEnv = (): DoctorEnv => ({
@@ -58,6 +59,8 @@ export async function runDoctor(
     checkAudio(config, env),
     await checkBroker(config, env),
     checkCertificates(config),
+    checkDiagnosticsTls(config), // technician access (issue 15)
+    checkTechnicianAccess(config),
     checkDisk(config, env),
   ];
   return { ok: checks.every((c) => c.status !== 'fail'), checks };

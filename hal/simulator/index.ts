@@ -1,5 +1,9 @@
-export { SimulatorModem, type SimulatorModemOptions } from './simulator-modem.js';
-export { SimulatorAudio, type SimulatorAudioOptions } from './simulator-audio.js';
+export { SimulatorModem, type SimulatorModemOptions, type SimIdentity } from './simulator-modem.js';
+export {
+  SimulatorAudio,
+  type SimulatorAudioOptions,
+  type SimMicrophone,
+} from './simulator-audio.js';
 export {
   simBehaviorSchema,
   simRuleSchema,

@@ -12,6 +12,8 @@ import {
   type Modem,
   type ModemEvent,
   ModemError,
+  type ModemDetails,
+  type ModemResetReport,
   type ModemStatus,
 } from '../types.js';
 import { appendDialLog, type DialLogEntry } from './dial-log.js';
@@ -38,6 +40,31 @@ export interface SimulatorModemOptions {
   recoveryMs?: number;
 }
 
+/** The simulated device's identity (technician details); test IMEI/ICCID/IMSI by default. */
+export interface SimIdentity {
+  manufacturer: string | null;
+  model: string | null;
+  firmware: string | null;
+  imei: string | null;
+  iccid: string | null;
+  imsi: string | null;
+  operatorCode: string | null;
+  accessTechnology: string | null;
+  signalQuality: number | null;
+}
+
+const DEFAULT_IDENTITY: SimIdentity = {
+  manufacturer: 'Companion',
+  model: 'Companion modem simulator',
+  firmware: 'SIM-1.0',
+  imei: '356938035643809',
+  iccid: '8949226000012345678',
+  imsi: '262019876543210',
+  operatorCode: '26201',
+  accessTechnology: 'lte',
+  signalQuality: 60,
+};
+
 interface LiveCall {
   session: CallSession;
   behavior: SimBehavior;
@@ -63,6 +90,11 @@ export class SimulatorModem implements Modem {
   private readonly timers: HalTimers;
   private readonly log: HalLogger;
   private recoveryTimer: unknown = null;
+  private identity: SimIdentity = { ...DEFAULT_IDENTITY };
+  private resetDone: (() => void) | null = null;
+  private readonly scriptedResets: (ModemResetReport | { error: string })[] = [];
+  /** Technician resets asked for, with their reasons (technician checks). */
+  readonly resets: { reason: string; at: number }[] = [];
 
   constructor(private readonly opts: SimulatorModemOptions) {
     this.timers = opts.timers;
@@ -103,6 +135,19 @@ export class SimulatorModem implements Modem {
     }
   }
 
+  /** Changes what details() reports (technician checks). */
+  setIdentity(partial: Partial<SimIdentity>): void {
+    this.identity = { ...this.identity, ...partial };
+  }
+
+  /**
+   * Scripts the next reset(): the report it resolves with after the recovery time, or `{ error }`
+   * to make it reject. Unscripted resets succeed with one `reopen` step.
+   */
+  scriptReset(outcome: ModemResetReport | { error: string }): void {
+    this.scriptedResets.push(outcome);
+  }
+
   // ---- Modem ----
 
   async start(): Promise<void> {
@@ -123,6 +168,9 @@ export class SimulatorModem implements Modem {
   async stop(): Promise<void> {
     if (this.recoveryTimer !== null) this.timers.clearTimeout(this.recoveryTimer);
     this.recoveryTimer = null;
+    // A reset in progress ends with the driver (its report then says the modem is stopped).
+    this.resetDone?.();
+    this.resetDone = null;
     this.endCall({ result: 'modem_error', endedBy: 'modem', detail: 'modem driver stopped' });
     this.call = null;
     this.setState('stopped', 'stopped');
@@ -204,6 +252,59 @@ export class SimulatorModem implements Modem {
 
   onEvent(listener: (e: ModemEvent) => void): () => void {
     return this.events.subscribe(listener);
+  }
+
+  async details(): Promise<ModemDetails> {
+    this.refuseWhileBusy('read modem details');
+    const s = this.current;
+    return {
+      manufacturer: this.identity.manufacturer,
+      model: this.identity.model,
+      firmware: this.identity.firmware,
+      imei: this.identity.imei,
+      iccid: s.sim === 'absent' ? null : this.identity.iccid,
+      imsi: s.sim === 'ready' ? this.identity.imsi : null,
+      sim: s.sim,
+      registration: s.registration,
+      operator: s.operator,
+      operatorCode: isRegistered(s) ? this.identity.operatorCode : null,
+      accessTechnology: isRegistered(s) ? this.identity.accessTechnology : null,
+      signalDbm: s.signalDbm,
+      signalQuality: s.signalDbm === null ? null : this.identity.signalQuality,
+    };
+  }
+
+  /** Goes through the simulated recovery (state `recovering`, then ready) and reports its steps. */
+  async reset(reason: string): Promise<ModemResetReport> {
+    this.refuseWhileBusy('reset the modem');
+    this.resets.push({ reason, at: this.timers.now() });
+    const scripted = this.scriptedResets.shift();
+    if (scripted && 'error' in scripted) throw new ModemError(scripted.error, 'port');
+    const report = scripted ?? { ok: true, steps: ['reopen'], detail: 'modem responds again' };
+    this.current = { ...this.current, recoveries: this.current.recoveries + 1 };
+    this.setState('recovering', `technician reset: ${reason}`);
+    for (const step of report.steps) this.emit({ type: 'recovery', step, detail: reason });
+    await new Promise<void>((resolve) => {
+      this.resetDone = resolve;
+      this.recoveryTimer = this.timers.setTimeout(() => {
+        this.recoveryTimer = null;
+        this.resetDone = null;
+        resolve();
+      }, this.opts.recoveryMs ?? 2_000);
+    });
+    if (this.current.state !== 'recovering') {
+      return { ok: false, steps: [...report.steps], detail: `modem is ${this.current.state}` };
+    }
+    if (report.ok) this.setState('ready', null);
+    else this.setState('failed', report.detail);
+    return { ok: report.ok, steps: [...report.steps], detail: report.detail };
+  }
+
+  private refuseWhileBusy(what: string): void {
+    if (this.current.state === 'stopped') throw new ModemError('modem is stopped', 'stopped');
+    if (this.call && !this.call.session.ended) {
+      throw new ModemError(`a call is up: cannot ${what} now`, 'busy_line');
+    }
   }
 
   // ---- the simulated line ----

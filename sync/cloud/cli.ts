@@ -13,6 +13,7 @@ import { generateSigningKeyPair } from '../contract/signing.js';
 import { controlBodySchema } from '../contract/bodies.js';
 import { CloudClient, type UnitMessage } from './client.js';
 import { FileSequences } from './sequences.js';
+import { technicianTokenCommand } from './technician-token.js';
 
 const USAGE = `usage: companion-cloud <command> [options]
 
@@ -20,8 +21,10 @@ const USAGE = `usage: companion-cloud <command> [options]
   cancel UNIT BOOKING --version N
   snapshot UNIT --file bookings.json     (a JSON array of bookings: the unit's full active set)
   control UNIT resync | test-call --callee E164 | replay --run RUN_ID
+               | technician.revocations --file revocations.json
   watch UNIT|+ [--share GROUP]           (JSON lines; '+' = every unit)
   keygen [--out DIR]                     (writes cloud-signing.key, prints the public key)
+  technician-token ...                   (issues a technician token; technician-token --help)
 
 connection: --url URL --username U --password P --ca F --cert F --key F
 signing:    --sign-key FILE (Ed25519 PEM; or COMPANION_CLOUD_KEY) | --unsigned
@@ -106,9 +109,18 @@ function client(v: Values): CloudClient {
   });
 }
 
+function readJsonObject(path: string): Record<string, unknown> {
+  const value = JSON.parse(readText(path, '--file')) as unknown;
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new UsageError('--file must hold a JSON object');
+  return value as Record<string, unknown>;
+}
+
 const print = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
 
 async function main(argv: string[]): Promise<number> {
+  // technician access (issue 15): its own options, offline (sync/cloud/technician-token.ts)
+  if (argv[0] === 'technician-token') return technicianTokenCommand(argv.slice(1));
   const { values: v, positionals: pos } = parseArgs({
     args: argv,
     options,
@@ -184,6 +196,8 @@ async function main(argv: string[]): Promise<number> {
           action: need(arg, 'control action'),
           ...(arg === 'test-call' ? { callee: v.callee } : {}),
           ...(arg === 'replay' ? { runId: v.run } : {}),
+          // technician access (issue 15): the full revocation list, from a JSON file
+          ...(arg === 'technician.revocations' ? readJsonObject(need(v.file, '--file')) : {}),
         });
         if (!body.success)
           throw new UsageError(

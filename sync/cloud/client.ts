@@ -13,6 +13,11 @@ import type { ControlBody, EventBody, TopicPayloads } from '../contract/bodies.j
 import { PROTOCOL_VERSION, type Envelope } from '../contract/envelope.js';
 import { loadPrivateKey, signEnvelope } from '../contract/signing.js';
 import {
+  REVOCATIONS_ACTION,
+  revocationListSchema,
+  type RevocationListInput,
+} from '../contract/technician.js'; // technician access (issue 15)
+import {
   CHANNELS,
   OUTBOUND_CHANNELS,
   TOPIC_ROOT,
@@ -299,6 +304,19 @@ export class CloudClient {
     const result = this.wait(`${unitId}|ctl|${env.msgId}`, timeoutMs);
     await this.publishEnvelope(unitId, 'control', env);
     return result;
+  }
+
+  /**
+   * technician access (issue 15): push the FULL current technician revocation list; the unit keeps
+   * it if `version` is higher than what it holds. Resolves with the `control.result`.
+   */
+  async pushTechnicianRevocations(
+    unitId: string,
+    list: RevocationListInput,
+    timeoutMs = 10_000,
+  ): Promise<Record<string, unknown>> {
+    const body = revocationListSchema.parse(list);
+    return this.control(unitId, { action: REVOCATIONS_ACTION, ...body }, timeoutMs);
   }
 
   /**

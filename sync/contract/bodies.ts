@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { bookingCommandShape, bookingShape, calleeShape } from './booking.js';
 import { instantSchema, msgIdSchema, seqSchema } from './envelope.js';
 import { MAX_BOOKINGS_PER_CHUNK, MAX_COMMANDS_PER_BATCH, MAX_RECEIPT_RANGES } from './limits.js';
+import { REVOCATIONS_ACTION, revocationListSchema } from './technician.js';
 
 export { MAX_BOOKINGS_PER_CHUNK, MAX_COMMANDS_PER_BATCH } from './limits.js';
 export const MAX_SNAPSHOT_CHUNKS = 10_000;
@@ -53,6 +54,8 @@ export const controlBodySchema = z.discriminatedUnion('action', [
     })
     .strict(),
   z.object({ action: z.literal('replay'), runId: z.string().min(1).max(128) }).strict(),
+  // Technician access (issue 15): the full current revocation list, replaced if newer.
+  revocationListSchema.extend({ action: z.literal(REVOCATIONS_ACTION) }).strict(),
 ]);
 
 /**

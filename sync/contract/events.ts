@@ -141,6 +141,30 @@ export interface AudioFailedEvent {
   at: string;
 }
 
+/** technician access (issue 15): a technician's action on the unit, with their name. */
+export interface TechnicianActionEvent {
+  /** sign-in, test-call, replay, resync, speaker-test, mic-test, modem-details, modem-reset */
+  action: string;
+  technician: string;
+  /** null when the unit's local token was used. */
+  tokenId: string | null;
+  auth: 'technician-token' | 'local-token';
+  via: 'diagnostics';
+  outcome: 'ok' | 'failed';
+  detail: Record<string, unknown>;
+  at: string;
+}
+
+/** technician access (issue 15): a technician revocation list from the cloud was applied. */
+export interface TechnicianRevocationsEvent {
+  version: number;
+  previousVersion: number | null;
+  issuedAt: string;
+  tokens: number;
+  technicians: number;
+  appliedAt: string;
+}
+
 export interface EventPayloads {
   'run.state': RunStateEvent;
   'run.coalesced': RunCoalescedEvent;
@@ -161,6 +185,8 @@ export interface EventPayloads {
   'operator.action': Record<string, unknown>;
   /** Audio around a call failed; the call still went out, perhaps unheard (docs/hal.md). */
   'audio.failed': AudioFailedEvent;
+  'technician.action': TechnicianActionEvent;
+  'technician.revocations': TechnicianRevocationsEvent;
 }
 
 export type EventType = keyof EventPayloads;
@@ -190,4 +216,6 @@ export const EVENT_CLASS: { [K in EventType]: EventClass } = {
   'store.recovered_from_corruption': 'critical',
   'operator.action': 'critical',
   'audio.failed': 'critical',
+  'technician.action': 'critical',
+  'technician.revocations': 'critical',
 };

@@ -121,6 +121,27 @@ describe('read endpoints', () => {
     });
   });
 
+  it('GET /v1/system right after start: readings at once, never an empty panel', async () => {
+    const fresh = await startDiagnostics();
+    try {
+      // Asked immediately: before the first full refresh (1 s after start) has run.
+      const r = await fresh.request('GET', '/v1/system');
+      expect(r.json).toMatchObject({
+        refreshedAt: expect.any(String),
+        host: {
+          hostname: expect.any(String),
+          kernel: expect.any(String),
+          cores: expect.any(Number),
+        },
+        memory: { totalBytes: expect.any(Number), usedPercent: expect.any(Number) },
+        disks: expect.arrayContaining([expect.objectContaining({ path: fresh.dir })]),
+      });
+      expect(['quick', 'full']).toContain((r.json as Json).source);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it('GET /metrics: Prometheus text on its own registry', async () => {
     const r = await d.request('GET', '/metrics');
     expect(r.status).toBe(200);

@@ -33,6 +33,9 @@ const segment = fc.oneof(
     'metrics',
     'modem',
     'system',
+    'checks',
+    'history',
+    'session',
     '..',
     '%2e%2e',
     '%00',
@@ -63,6 +66,17 @@ const knownPath = fc.constantFrom(
   '/v1/test-call',
   '/v1/resync',
   '/v1/dead-letter/nope/replay',
+  // technician access (issue 15)
+  '/v1/session',
+  '/v1/history',
+  '/v1/audit',
+  '/v1/checks',
+  '/v1/checks/nope',
+  '/v1/checks/speaker-test',
+  '/v1/checks/mic-test',
+  '/v1/checks/modem-details',
+  '/v1/checks/modem-reset',
+  '/v1/test-call/nope',
 );
 const body = fc.oneof(
   fc.json(),
