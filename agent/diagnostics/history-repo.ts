@@ -1,5 +1,5 @@
 /**
- * SQL of the diagnostics history (table diag_history, migration 0005): batched sample writes with
+ * SQL of the diagnostics history (table diag_history, migration 0004): batched sample writes with
  * their pruning in one transaction, and the reads behind the chart. Call outcomes come from the
  * runs/attempts tables (read only), so nothing is stored twice.
  */

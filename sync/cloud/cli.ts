@@ -23,6 +23,10 @@ const USAGE = `usage: companion-cloud <command> [options]
   control UNIT resync | test-call --callee E164 | replay --run RUN_ID
                | technician.revocations --file revocations.json
   watch UNIT|+ [--share GROUP]           (JSON lines; '+' = every unit)
+  conformance UNIT [--include-snapshots] [--test-call E164] [--json]
+                                         (the rules of docs/protocol.md against a live unit; exit 1
+                                          if one fails. Snapshots replace the unit's whole set, and a
+                                          test call rings: both only when asked for)
   keygen [--out DIR]                     (writes cloud-signing.key, prints the public key)
   technician-token ...                   (issues a technician token; technician-token --help)
 
@@ -53,6 +57,9 @@ const options = {
   run: { type: 'string' },
   share: { type: 'string' },
   out: { type: 'string' },
+  'include-snapshots': { type: 'boolean' },
+  'test-call': { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -157,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
     int(v.version, '--version');
   }
   if (cmd === 'snapshot') need(v.file, '--file');
-  if (!['book', 'cancel', 'snapshot', 'control', 'watch'].includes(cmd)) {
+  if (!['book', 'cancel', 'snapshot', 'control', 'watch', 'conformance'].includes(cmd)) {
     throw new UsageError(`unknown command ${cmd}`);
   }
   const c = client(v);
@@ -206,6 +213,22 @@ async function main(argv: string[]): Promise<number> {
         const r = await c.control(unit, body.data, timeout);
         print(r);
         return r.status === 'accepted' ? 0 : 1;
+      }
+      case 'conformance': {
+        const { runConformance } = await import('./conformance.js');
+        const results = await runConformance(c, unit, {
+          timeoutMs: timeout,
+          ...(v['include-snapshots'] ? { snapshots: true } : {}),
+          ...(v['test-call'] ? { testCallee: v['test-call'] } : {}),
+        });
+        if (v.json) print(results);
+        else
+          for (const r of results)
+            process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.rule}\n      ${r.detail}\n`);
+        const failed = results.filter((r) => !r.ok).length;
+        if (!v.json)
+          process.stdout.write(`\n${results.length - failed} passed, ${failed} failed\n`);
+        return failed === 0 ? 0 : 1;
       }
       case 'watch': {
         await c.watch(

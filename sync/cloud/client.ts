@@ -180,13 +180,15 @@ export class CloudClient {
     _channel: C,
     body: TopicPayloads[C] | Record<string, unknown>,
     seq?: number,
+    /** Override the send time (conformance and replay tests: a stale message). */
+    sentAt?: string,
   ): Envelope<unknown> {
     const env: Envelope<unknown> = {
       v: PROTOCOL_VERSION,
       msgId: randomUUID(),
       unitId,
       ...(seq !== undefined ? { seq } : {}),
-      sentAt: new Date().toISOString(),
+      sentAt: sentAt ?? new Date().toISOString(),
       body,
     };
     return this.key
@@ -343,6 +345,11 @@ export class CloudClient {
       this.subscriptions.delete(subId);
       if (this.client) await this.client.unsubscribeAsync(filters);
     };
+  }
+
+  /** Allocate the unit's next command sequence without sending (acts out a message lost in flight). */
+  nextSeq(unitId: string): number {
+    return this.sequences.next(unitId);
   }
 
   /** Publish arbitrary bytes to a unit topic (tests of garbage and forged input; ops tooling). */

@@ -11,7 +11,7 @@
  */
 
 /** The largest booking command the contract allows, as JSON (bytes). */
-export const MAX_COMMAND_BYTES = 1024;
+export const MAX_COMMAND_BYTES = 1280;
 /** Room for the envelope (ids, seq, sentAt, the signature) and the body's own members. */
 export const ENVELOPE_ALLOWANCE_BYTES = 16 * 1024;
 /** The unit's default inbound payload limit (`mqtt.maxPayloadBytes`). */

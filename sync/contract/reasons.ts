@@ -17,7 +17,6 @@ export const LINK_REJECTIONS = {
   invalid_body: 'the body does not match the schema of its topic',
   stale_snapshot: 'the snapshot is older than commands already applied',
   snapshot_mismatch: 'a snapshot chunk does not fit the snapshot being assembled',
-  control_failed: 'the control could not be carried out',
   internal_error: 'the unit could not process the message (a bug: it is kept for audit and logged)',
   storage_full: "the unit's storage is full; nothing was applied, send it again later",
 } as const;

@@ -31,6 +31,8 @@ export interface Lanes {
   note: (msg: string) => void;
   /** The highest clock offset used so far (the final incarnation resumes from it). */
   maxOffsetMs: number;
+  /** Hold the workload's new bookings (while waiting for a quiet moment). */
+  pauseWorkload?: (on: boolean) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,27 +46,33 @@ function pick<T extends string>(random: () => number, weights: Record<T, number>
   return entries[0]![0];
 }
 
-/** The process lane: every incarnation lives a random while, then dies one of several ways. */
-export async function processLane(l: Lanes, until: number, maxCorruptions: number): Promise<void> {
-  let corruptions = 0;
-  while (Date.now() < until) {
+/**
+ * The process lane: `count` faults; every incarnation lives a random while, then dies one of several
+ * ways. The corruptions sit at fixed places in the sequence, so a seed always injects them all.
+ */
+export async function processLane(l: Lanes, count: number, corruptions: number): Promise<void> {
+  const corruptAt = new Set(
+    Array.from({ length: corruptions }, (_, j) =>
+      Math.floor(((j + 1) * count) / (corruptions + 1)),
+    ),
+  );
+  for (let i = 0; i < count; i++) {
     await sleep(between(l.random, 300, 2000));
-    if (Date.now() >= until) break;
-    const kind = pick(l.random, {
+    const drawn = pick(l.random, {
       sigkill: 50,
       clock_forward: 10,
       clock_backward: 10,
       disk_full: 12,
-      corrupt_db: corruptions < maxCorruptions ? 6 : 0,
     });
+    const kind: FaultKind = corruptAt.has(i) ? 'corrupt_db' : drawn;
     if (kind === 'corrupt_db') {
-      // Only at a quiet moment: the cloud then holds the whole history the file took with it.
-      const deadline = Date.now() + 20_000;
+      // Only at a quiet moment, so the cloud holds the whole history the file takes with it: new
+      // bookings are held back until the unit has delivered and been receipted everything.
+      l.pauseWorkload?.(true);
+      const deadline = Date.now() + 180_000;
       while (!l.unit.quiet() && Date.now() < deadline) await sleep(100);
-      if (!l.unit.quiet()) {
-        l.note('corrupt_db skipped: the unit never went quiet');
-        continue;
-      }
+      l.pauseWorkload?.(false);
+      if (!l.unit.quiet()) throw new Error('chaos: the unit did not go quiet within 180 s');
     }
     const pages = kind === 'disk_full' ? l.unit.pageCount() : 0;
     await l.unit.kill();
@@ -86,7 +94,6 @@ export async function processLane(l: Lanes, until: number, maxCorruptions: numbe
         await startUnit(l, { maxPageCount: pages + 2 });
         break;
       case 'corrupt_db':
-        corruptions++;
         l.unit.corrupt(l.random() < 0.5, l.random);
         await startUnit(l, {});
         break;
@@ -109,11 +116,10 @@ async function startUnit(
   l.maxOffsetMs = Math.max(l.maxOffsetMs, l.unit.offsetMs);
 }
 
-/** The network lane: the proxy and the broker misbehave. */
-export async function networkLane(l: Lanes, until: number): Promise<void> {
-  while (Date.now() < until) {
+/** The network lane: `count` faults of the proxy and the broker. */
+export async function networkLane(l: Lanes, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
     await sleep(between(l.random, 800, 3000));
-    if (Date.now() >= until) break;
     const kind = pick(l.random, {
       proxy_cut: 35,
       proxy_blackhole: 15,

@@ -15,21 +15,30 @@ import { ChaosUnit, FAULT_NUMBERS, UNIT_ID, type ModemFault } from './unit.js';
 import { networkLane, processLane, type Lanes } from './faults.js';
 import { checkInvariants, type CheckResult } from './invariants.js';
 
+/**
+ * A run is a number of faults, not a length of time: the same seed injects the same faults in the
+ * same order however fast the machine is (a shared 2-core VM under load runs them slower, not fewer).
+ */
 export interface ChaosProfile {
   name: 'ci' | 'soak';
-  durationMs: number;
+  /** Faults of the process lane (SIGKILL, clock jumps, full disk), corruptions included. */
+  processFaults: number;
+  /** Faults of the network lane (proxy cuts, half-open links, broker restarts). */
+  networkFaults: number;
   seed: number;
-  maxCorruptions: number;
+  /** Corrupt files among the process faults, spread evenly. */
+  corruptions: number;
 }
 
 export function profileFromEnv(env = process.env): ChaosProfile {
   const name = env.CHAOS_PROFILE === 'soak' ? 'soak' : 'ci';
-  const durationMs = Number(env.CHAOS_DURATION_SEC ?? (name === 'soak' ? 1800 : 150)) * 1000;
+  const scale = Number(env.CHAOS_SCALE ?? (name === 'soak' ? 10 : 1));
   return {
     name,
-    durationMs,
+    processFaults: Math.round(62 * scale),
+    networkFaults: Math.round(40 * scale),
     seed: Number(env.CHAOS_SEED ?? 20261123),
-    maxCorruptions: name === 'soak' ? 20 : 3,
+    corruptions: Math.round(3 * scale),
   };
 }
 
@@ -93,12 +102,23 @@ export async function runChaos(
       },
       maxOffsetMs: 0,
     };
-    const until = Date.now() + profile.durationMs;
-    log(`chaos ${profile.name}: ${profile.durationMs / 1000} s, seed ${profile.seed}, dir ${dir}`);
+    log(
+      `chaos ${profile.name}: ${profile.processFaults} + ${profile.networkFaults} faults, seed ${profile.seed}, dir ${dir}`,
+    );
+    // Each lane draws from its own stream of the seed, so one lane's pace never shifts the other's.
+    const lanesDone = { value: false };
+    const pause = { value: false };
+    lanes.pauseWorkload = (on) => (pause.value = on);
     await Promise.all([
-      workload(cloud, unit, random, until - 10_000),
-      processLane(lanes, until, profile.maxCorruptions),
-      networkLane(lanes, until),
+      workload(cloud, unit, prng(profile.seed + 1), lanesDone, pause),
+      Promise.all([
+        processLane(
+          { ...lanes, random: prng(profile.seed + 2) },
+          profile.processFaults,
+          profile.corruptions,
+        ),
+        networkLane({ ...lanes, random: prng(profile.seed + 3) }, profile.networkFaults),
+      ]).finally(() => (lanesDone.value = true)),
     ]);
 
     // Heal: the link works, the broker runs, one last incarnation with no cap and no backward jump.
@@ -165,12 +185,16 @@ export async function runChaos(
   }
 }
 
-/** Book one-offs a few seconds ahead (in the unit's clock) all along, plus a few every-minute crons. */
+/**
+ * Book one-offs a few seconds ahead (in the unit's clock) all along, plus a few every-minute crons,
+ * until the fault lanes are done; paused while a lane waits for a quiet moment.
+ */
 async function workload(
   cloud: ChaosCloud,
   unit: ChaosUnit,
   random: () => number,
-  until: number,
+  done: { value: boolean },
+  pause: { value: boolean },
 ): Promise<void> {
   let n = 0;
   const base = (over: Partial<BookingInput>): BookingInput => ({
@@ -196,7 +220,11 @@ async function workload(
     );
   }
   const hangs = 2;
-  while (Date.now() < until) {
+  while (!done.value) {
+    if (pause.value) {
+      await sleep(100);
+      continue;
+    }
     n++;
     const at = new Date(Date.now() + (unit.offsetMs ?? 0) + 3000 + Math.floor(random() * 5000));
     const r = random();
@@ -247,9 +275,12 @@ async function settle(unit: ChaosUnit, timeoutMs: number): Promise<boolean> {
           `SELECT count(*) AS n FROM runs WHERE status = 'running' OR (status IN ('pending', 'retry_wait') AND due_at <= ?)`,
         )
         .get(now) as { n: number };
-      const unsent = db.prepare('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL').get() as {
-        n: number;
-      };
+      // Owed to the cloud: anything never sent, and critical events it has not receipted yet.
+      const unsent = db
+        .prepare(
+          `SELECT count(*) AS n FROM outbox WHERE receipted_at IS NULL AND (sent_at IS NULL OR class = 'critical')`,
+        )
+        .get() as { n: number };
       return due.n + unsent.n;
     });
     if (owed === 0) return true;

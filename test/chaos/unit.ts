@@ -109,8 +109,11 @@ export class ChaosUnit {
   quiet(): boolean {
     return (
       this.read((db) => {
+        // The cloud holds everything: nothing unsent, no critical event it has not receipted.
         const unsent = db
-          .prepare('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL')
+          .prepare(
+            `SELECT count(*) AS n FROM outbox WHERE receipted_at IS NULL AND (sent_at IS NULL OR class = 'critical')`,
+          )
           .get() as { n: number };
         // A run waiting for its retry is fine: the cloud knows it is owed, and its snapshot says so.
         const busy = db

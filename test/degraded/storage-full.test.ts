@@ -8,7 +8,6 @@ import { InboundProcessor } from '../../sync/link/inbound.js';
 import { topicFor } from '../../sync/contract/topics.js';
 import { PROTOCOL_VERSION } from '../../sync/contract/envelope.js';
 import { storeStatus } from '../../agent/status.js';
-import { SNAPSHOT_NEEDED_KEY } from '../../agent/store/corrupt-recovery.js';
 import { startEngine, booking, upsert, type Engine, T0 } from '../support/engine.js';
 
 let e: Engine;
@@ -97,7 +96,8 @@ describe('degraded mode: disk full', () => {
       .filter((x) => x.type === 'storage.recovered');
     expect(recovered).toHaveLength(1);
     expect(recovered[0]!.payload).toMatchObject({ fullSince: status.fullSince });
-    expect(e.agent.store.meta.get(SNAPSHOT_NEEDED_KEY)).toBe('storage_full');
+    // The unit asks for a snapshot until one heals it (it also noted where the gap is).
+    expect(e.agent.sync.snapshotNeeded()).toMatchObject({ reason: 'storage_full', gotSeq: 2 });
   });
 
   it('a completely full disk: runner writes wait and retry instead of leaving a dead claim', async () => {

@@ -69,8 +69,8 @@ describe('audio failures around a call', () => {
 
     const events = store.outbox.pending(100).filter((e) => e.type === 'audio.failed');
     expect(events.map((e) => [e.payload.phase, e.payload.step, e.class])).toEqual([
-      ['prepare', 'route', 'telemetry'],
-      ['restore', 'route', 'telemetry'],
+      ['prepare', 'route', 'critical'],
+      ['restore', 'route', 'critical'],
     ]);
     expect(events[0]!.payload).toMatchObject({
       callId: null,
