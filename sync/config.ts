@@ -3,7 +3,8 @@
  * (the unit id comes from the top level). Defaults are chosen for a unit on a cellular link.
  */
 import { z } from 'zod';
-import { loadPublicKey } from './contract/signing.js';
+import { loadPublicKey, publicKeyToBase64 } from './contract/signing.js';
+import { TEST_PUBLIC_KEY_BASE64 } from './contract/test-key.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './contract/limits.js';
 
 const reconnectSchema = z
@@ -37,12 +38,22 @@ const signatureSchema = z
     required: z.boolean().default(true),
     /** Pinned cloud public keys (PEM or base64 of the 32 raw bytes); any one may sign. */
     publicKeys: z.array(z.string().min(1)).default([]),
+    /** Tests only: accept the published test key of docs/protocol.md among the pinned keys. */
+    allowTestKey: z.boolean().default(false),
   })
   .strict()
   .superRefine((s, ctx) => {
     s.publicKeys.forEach((k, i) => {
       try {
-        loadPublicKey(k);
+        const key = loadPublicKey(k);
+        // The key of docs/protocol.md's test vectors is public: anyone could sign with it.
+        if (!s.allowTestKey && publicKeyToBase64(key) === TEST_PUBLIC_KEY_BASE64)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['publicKeys', i],
+            message:
+              'this is the published test key of docs/protocol.md (anyone can sign with it); pin your cloud key',
+          });
       } catch (err) {
         ctx.addIssue({ code: 'custom', path: ['publicKeys', i], message: (err as Error).message });
       }
@@ -79,7 +90,7 @@ export const mqttConfigSchema = z
       .min(1024)
       .max(256 * 1024 * 1024)
       .default(DEFAULT_MAX_PAYLOAD_BYTES),
-    signature: signatureSchema.default({ required: true, publicKeys: [] }),
+    signature: signatureSchema.default({ required: true, publicKeys: [], allowTestKey: false }),
     /** Unsent outbox rows kept; above this the oldest telemetry is evicted (critical never). */
     outboxMaxRows: z.number().int().min(100).default(50_000),
     /** Outbox events published but not yet PUBACKed at any time. */

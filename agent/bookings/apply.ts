@@ -340,13 +340,17 @@ export class CommandApplier {
   }
 }
 
-/** A tombstone a snapshot left (absent at seq S) is lifted by the same version from a newer message. */
+/**
+ * A tombstone a snapshot left (absent as of seq S) is lifted, at the same version, by a message
+ * that speaks for S or later: a later snapshot of the same point (the first one was wrong) or a
+ * newer one, or a command numbered S or later. A redelivery older than S never revives.
+ */
 function liftsAbsence(existing: BookingRow, version: number, seq: number | null): boolean {
   return (
     existing.status === 'cancelled' &&
     existing.absentAtSeq !== null &&
     seq !== null &&
-    seq > existing.absentAtSeq &&
+    seq >= existing.absentAtSeq &&
     version >= existing.version
   );
 }

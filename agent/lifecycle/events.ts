@@ -20,7 +20,7 @@ export function runStateEvent(
   status: RunEventStatus,
   reason: string | null,
   extra: Partial<
-    Pick<RunStateEvent, 'retryAt' | 'lateMs' | 'requestedBy' | 'replays' | 'message' | 'dials'>
+    Pick<RunStateEvent, 'retryAt' | 'latenessMs' | 'requestedBy' | 'replays' | 'message' | 'dials'>
   > = {},
 ): RunStateEvent {
   return {

@@ -137,7 +137,7 @@ export class RunLifecycle {
           { id, bookingId: b.id, kind: 'booking', slotAt, dials: 0, bookingVersion: b.version },
           status,
           m.reason,
-          { lateMs: m.lateMs },
+          { latenessMs: m.latenessMs },
         ),
         now,
       );
@@ -185,7 +185,7 @@ export class RunLifecycle {
       if (first && run.reason !== 'misfire_fire_once') {
         const m = decideMisfire(spec, run.slotAt, now);
         if (!m.fire) {
-          this.settleWaiting(run, 'skipped', m.reason, now, settled, { lateMs: m.lateMs });
+          this.settleWaiting(run, 'skipped', m.reason, now, settled, { latenessMs: m.latenessMs });
           return null;
         }
         late = m.reason;
@@ -449,7 +449,7 @@ export class RunLifecycle {
     reason: string,
     now: number,
     settled?: Settled[],
-    extra: { lateMs?: number; message?: string } = {},
+    extra: { latenessMs?: number; message?: string } = {},
   ): boolean {
     const ok = this.w.moveWaiting({
       runId: run.id,

@@ -18,8 +18,8 @@ export const INTERRUPTED = 'interrupted';
 export const FREE_INTERRUPTIONS = 2;
 
 export type MisfireDecision =
-  | { fire: true; reason: null | 'misfire_fire_once'; lateMs: number }
-  | { fire: false; reason: 'misfire_skipped'; lateMs: number };
+  | { fire: true; reason: null | 'misfire_fire_once'; latenessMs: number }
+  | { fire: false; reason: 'misfire_skipped'; latenessMs: number };
 
 /**
  * Rule 9 after downtime: a slot no older than the catch-up window fires normally; an older one
@@ -32,10 +32,10 @@ export function decideMisfire(
   slotAt: number,
   now: number,
 ): MisfireDecision {
-  const lateMs = Math.max(0, now - slotAt);
-  if (lateMs <= spec.catchUpWindowSec * 1000) return { fire: true, reason: null, lateMs };
-  if (spec.misfire === 'skip') return { fire: false, reason: 'misfire_skipped', lateMs };
-  return { fire: true, reason: 'misfire_fire_once', lateMs };
+  const latenessMs = Math.max(0, now - slotAt);
+  if (latenessMs <= spec.catchUpWindowSec * 1000) return { fire: true, reason: null, latenessMs };
+  if (spec.misfire === 'skip') return { fire: false, reason: 'misfire_skipped', latenessMs };
+  return { fire: true, reason: 'misfire_fire_once', latenessMs };
 }
 
 /**

@@ -35,8 +35,8 @@ export interface RunStateEvent {
   dials: number;
   /** When a retry is due (status retry_wait). */
   retryAt?: string;
-  /** How late the slot was when it was planned or skipped (ms). */
-  lateMs?: number;
+  /** How late the slot was when it was planned or skipped (ms; attempt.dialing says how late the dial was). */
+  latenessMs?: number;
   /** Who asked for a test call or a replay (cli, cloud, diagnostics, a technician's name). */
   requestedBy?: string;
   replays?: number;

@@ -98,9 +98,13 @@ export function signEnvelope<T extends Record<string, unknown>>(
   return { ...envelope, sig };
 }
 
+const STRICT_SIG = /^[A-Za-z0-9+/]{86}==$/;
+
 export function verifyEnvelope(envelope: Record<string, unknown>, keys: KeyObject[]): boolean {
   const sig = envelope.sig;
-  if (typeof sig !== 'string') return false;
+  // Exactly one spelling: standard base64 of 64 bytes, padded (Buffer would also take base64url,
+  // missing padding and stray characters — one message must not carry many different `sig`s).
+  if (typeof sig !== 'string' || !STRICT_SIG.test(sig)) return false;
   const sigBytes = Buffer.from(sig, 'base64');
   if (sigBytes.length !== 64) return false;
   const data = signedBytes(envelope);

@@ -72,7 +72,8 @@ export async function processLane(l: Lanes, count: number, corruptions: number):
       const deadline = Date.now() + 180_000;
       while (!l.unit.quiet() && Date.now() < deadline) await sleep(100);
       l.pauseWorkload?.(false);
-      if (!l.unit.quiet()) throw new Error('chaos: the unit did not go quiet within 180 s');
+      if (!l.unit.quiet())
+        throw new Error(`chaos: the unit did not go quiet within 180 s: ${l.unit.owedSummary()}`);
     }
     const pages = kind === 'disk_full' ? l.unit.pageCount() : 0;
     await l.unit.kill();

@@ -124,6 +124,23 @@ export class ChaosUnit {
     );
   }
 
+  /** What keeps the unit from being quiet, for the error message when it never goes quiet. */
+  owedSummary(): string {
+    return (
+      this.read((db) => {
+        const rows = db
+          .prepare(
+            `SELECT seq, type, class, sent_at FROM outbox WHERE receipted_at IS NULL AND (sent_at IS NULL OR class = 'critical') ORDER BY seq LIMIT 5`,
+          )
+          .all();
+        const running = db
+          .prepare(`SELECT id, booking_id, status FROM runs WHERE status = 'running' LIMIT 5`)
+          .all();
+        return JSON.stringify({ outbox: rows, running });
+      }) ?? 'database unreadable'
+    );
+  }
+
   /** Garbage over the database (the agent is down): header kept or not, chosen by the caller. */
   corrupt(keepHeader: boolean, random: () => number): void {
     // Everything into the main file first: garbage over a file whose pages all live in the WAL

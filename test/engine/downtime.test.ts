@@ -74,7 +74,10 @@ describe('after downtime: catch-up window and misfire policy', () => {
     const planned = e2.agent.store.outbox
       .pending(500)
       .find((x) => x.type === 'run.state' && x.payload.status === 'pending');
-    expect(planned?.payload).toMatchObject({ reason: 'misfire_fire_once', lateMs: 3 * HOUR - MIN });
+    expect(planned?.payload).toMatchObject({
+      reason: 'misfire_fire_once',
+      latenessMs: 3 * HOUR - MIN,
+    });
   });
 
   it('a recurring booking down for days fires at most once, and reports the coalesced slots', async () => {

@@ -4,12 +4,13 @@
  * and the configuration example is a valid config. A backend team copying an example cannot copy
  * something the unit refuses.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bodySchemas } from '../../sync/contract/bodies.js';
 import { envelopeSchema } from '../../sync/contract/envelope.js';
+import { publishedSchemas } from '../../sync/contract/json-schemas.js';
 import type { Channel } from '../../sync/contract/topics.js';
 import { mqttConfigSchema } from '../../sync/config.js';
 import { generateSigningKeyPair } from '../../sync/contract/signing.js';
@@ -39,6 +40,18 @@ describe('docs/protocol.md', () => {
 
   it('has an example for every channel a backend sends or reads the answer of', () => {
     expect(new Set(all.map((e) => e.channel))).toEqual(new Set(['cmd', 'results', 'receipts']));
+  });
+
+  it('the published docs/schemas are exactly what the code validates with (npm run schemas)', () => {
+    const dir = join(process.cwd(), 'docs', 'schemas');
+    const want = publishedSchemas();
+    expect(readdirSync(dir).sort()).toEqual([...want.keys()].map((c) => `${c}.schema.json`).sort());
+    for (const [channel, schema] of want) {
+      const file = JSON.parse(readFileSync(join(dir, `${channel}.schema.json`), 'utf8')) as unknown;
+      expect(file, `docs/schemas/${channel}.schema.json is stale: run npm run schemas`).toEqual(
+        schema,
+      );
+    }
   });
 
   it('every example envelope parses against the schema of its channel', () => {

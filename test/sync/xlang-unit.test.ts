@@ -24,7 +24,9 @@ beforeAll(async () => {
   broker = await startBroker();
   unit = startUnit(broker.url, {
     unitId: UNIT,
-    mqtt: { signature: { required: true, publicKeys: [TEST_PUBLIC_KEY_BASE64] } },
+    mqtt: {
+      signature: { required: true, publicKeys: [TEST_PUBLIC_KEY_BASE64], allowTestKey: true },
+    },
   });
   await unit.start();
   // No signing key: this client only carries Python's bytes and watches the answers.
