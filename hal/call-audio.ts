@@ -72,6 +72,11 @@ export class AudioRoutedModem implements Modem {
   private readonly log: HalLogger;
   private readonly listeners = new Set<(e: CallAudioEvent) => void>();
   private restoring: Promise<void> = Promise.resolve();
+  /**
+   * Ends the wait for the current call's end: a wedged call never reports one, and clearing the
+   * line (hangupAll, stop) is then the end. Without it the next dial would wait forever.
+   */
+  private lineCleared: (() => void) | null = null;
   private failureCounts = { prepare: 0, restore: 0 };
   private last: CallAudioStatus['lastCall'] = null;
   readonly details?: () => Promise<ModemDetails>;
@@ -93,12 +98,20 @@ export class AudioRoutedModem implements Modem {
     return this.o.modem.start();
   }
 
-  stop(): Promise<void> {
-    return this.o.modem.stop();
+  async stop(): Promise<void> {
+    try {
+      await this.o.modem.stop();
+    } finally {
+      this.lineCleared?.();
+    }
   }
 
-  hangupAll(): Promise<void> {
-    return this.o.modem.hangupAll();
+  async hangupAll(): Promise<void> {
+    try {
+      await this.o.modem.hangupAll();
+    } finally {
+      this.lineCleared?.();
+    }
   }
 
   status(): ModemStatus {
@@ -146,7 +159,16 @@ export class AudioRoutedModem implements Modem {
       throw err;
     }
     record.callId = call.callId;
-    this.restoring = call.done.then(() => this.restore(record, before));
+    // Restored when the call ends — or when the line is cleared, if its end never comes.
+    const cleared = new Promise<void>((resolve) => (this.lineCleared = resolve));
+    const ended = call.done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.restoring = Promise.race([ended, cleared]).then(() => {
+      this.lineCleared = null;
+      return this.restore(record, before);
+    });
     return call;
   }
 

@@ -7,7 +7,8 @@
  * Rules (docs/protocol.md): an upsert or cancel whose version is not newer than the one held is
  * `ignored_stale`; a cancellation is a tombstone keeping its version, so a late older upsert cannot
  * revive it — except a tombstone left by a snapshot's absence, which a message with a newer command
- * sequence may lift. A command id names one command: the same id again with the same content gets
+ * sequence may lift. A command numbered at or below the newest applied snapshot's asOf is
+ * `covered_by_snapshot`: already part of it, never applied. A command id names one command: the same id again with the same content gets
  * its first result back (`duplicate`), with other content `command_id_reused`. Invalid commands are
  * rejected with reasons and kept for audit. A callee the dial policy can never dial is rejected now,
  * not refused at the slot. Owed calls follow every change through the run lifecycle.
@@ -16,6 +17,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { ZodError } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
+import { META } from '../store/meta.js';
 import type { BookingRow } from '../store/bookings-repo.js';
 import { canonicalJson } from '../../sync/contract/canonical.js';
 import {
@@ -152,10 +154,13 @@ export class CommandApplier {
     }
     const cmd = parsed.data;
     const seq = ctx.seq ?? null;
+    const covered = seq !== null ? this.store.meta.getNumber(META.snapshotAsOf) : null;
     const result =
-      cmd.type === 'booking.upsert'
-        ? this.upsert(cmd.booking, { commandId, seq }, now)
-        : this.cancel(cmd, seq, now);
+      covered !== null && seq !== null && seq <= covered
+        ? coveredBySnapshot(commandId, cmd, seq, covered, this.store)
+        : cmd.type === 'booking.upsert'
+          ? this.upsert(cmd.booking, { commandId, seq }, now)
+          : this.cancel(cmd, seq, now);
     if (result.status === 'accepted') changed.push(result.bookingId!);
     this.record(
       result,
@@ -368,6 +373,34 @@ export function commandDigest(raw: unknown): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A command numbered at or below the newest applied snapshot's asOf is part of that snapshot
+ * already: whatever it did, the snapshot said where it led. Applying a late copy could only go
+ * back — re-create a booking the cloud cancelled after it, or revive one the snapshot left out.
+ */
+function coveredBySnapshot(
+  commandId: string,
+  cmd: BookingCommand,
+  seq: number,
+  asOf: number,
+  store: Store,
+): CommandResult {
+  const bookingId = cmd.type === 'booking.upsert' ? cmd.booking.id : cmd.bookingId;
+  return {
+    commandId,
+    status: 'ignored_stale',
+    bookingId,
+    currentVersion: store.bookings.get(bookingId)?.version ?? null,
+    reasons: [
+      {
+        path: 'seq',
+        code: 'covered_by_snapshot',
+        message: `the message is seq ${seq}; a snapshot as of seq ${asOf} already covers it`,
+      },
+    ],
+  };
 }
 
 export function stale(commandId: string, existing: BookingRow, version: number): CommandResult {

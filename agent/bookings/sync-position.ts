@@ -8,7 +8,10 @@
  * | gap               | a `cmd` with seq > lastSeq + 1                   | seq noted as applied ahead; a snapshot is needed        | `sync.position` (`gap`)        |
  * | replay            | a `cmd` with seq ≤ lastSeq                       | unchanged                                              | —                             |
  * | need              | session lost, never synced, resync, store reset… | a snapshot is needed (with the reason)                 | `sync.position` (`needed`)     |
- * | heal              | a snapshot as of S ≥ lastSeq applied             | lastSeq = S, then every seq applied after it; need cleared unless a gap remains | `sync.position` (`healed`) |
+ * | heal              | a snapshot as of S ≥ lastSeq applied             | lastSeq = S, then every seq applied after it; need cleared unless a gap remains; snapshotAsOf = S | `sync.position` (`healed`) |
+ *
+ * A `cmd` numbered at or below snapshotAsOf is already part of that snapshot: the applier answers
+ * it `covered_by_snapshot` and applies nothing (a late copy must not undo what the snapshot said).
  *
  * `lastSeq` is the end of the contiguous range: every command message up to it has been applied or
  * is covered by an applied snapshot. Messages that arrive out of order are remembered (up to
@@ -42,6 +45,11 @@ export class SyncPosition {
 
   lastSeq(): number | null {
     return this.store.meta.getNumber(META.lastCommandSeq);
+  }
+
+  /** The asOf of the newest snapshot applied (null before the first). */
+  snapshotAsOf(): number | null {
+    return this.store.meta.getNumber(META.snapshotAsOf);
   }
 
   /** Sequences applied beyond lastSeq, ascending. */
@@ -96,6 +104,7 @@ export class SyncPosition {
   /** A snapshot as of `asOf` was applied (call inside its transaction). */
   noteSnapshot(asOf: number, now: number): void {
     const last = this.lastSeq() ?? 0;
+    this.store.meta.set(META.snapshotAsOf, Math.max(asOf, this.snapshotAsOf() ?? 0));
     this.advanceTo(
       Math.max(last, asOf),
       this.ahead().filter((s) => s > asOf),

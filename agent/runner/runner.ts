@@ -178,15 +178,22 @@ export class CallRunner {
     if (c.cancelling !== null || this.stopped) {
       outcome = notDialled(clock.now(), c.cancelling ?? 'the agent is stopping');
     } else {
+      const limitMs =
+        (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + this.d.config.hangGraceMs;
       try {
-        const call = await modem.dial(
-          {
-            number: claim.number,
-            ringTimeoutMs: run.call.ringTimeoutSec * 1000,
-            maxDurationMs: run.call.maxDurationSec * 1000,
-            ...(run.call.announcement !== undefined ? { announcement: run.call.announcement } : {}),
-          },
-          onState,
+        const call = await this.bounded(
+          modem.dial(
+            {
+              number: claim.number,
+              ringTimeoutMs: run.call.ringTimeoutSec * 1000,
+              maxDurationMs: run.call.maxDurationSec * 1000,
+              ...(run.call.announcement !== undefined
+                ? { announcement: run.call.announcement }
+                : {}),
+            },
+            onState,
+          ),
+          limitMs,
         );
         c.call = call;
         // A cancel or a stop that arrived while the dial command was on its way.
@@ -196,8 +203,7 @@ export class CallRunner {
           call,
           clock,
           abandon: new Promise<void>((resolve) => (this.stopping = resolve)),
-          limitMs:
-            (run.call.ringTimeoutSec + run.call.maxDurationSec) * 1000 + this.d.config.hangGraceMs,
+          limitMs,
           graceMs: this.d.config.hangGraceMs,
           answeredAt: () => c.answeredAt ?? undefined,
           clearLine: () => modem.hangupAll(),
@@ -235,6 +241,34 @@ export class CallRunner {
       'call ended',
     );
     this.d.onWorkChanged();
+  }
+
+  /**
+   * A dial the driver never completes (a wedged HAL) must not hold the runner for good: past the
+   * call's whole limit it fails as a modem error, the line is cleared, and a call that still comes
+   * up late is hung up at once.
+   */
+  private bounded(dialing: Promise<ActiveCall>, limitMs: number): Promise<ActiveCall> {
+    const { clock, modem } = this.d;
+    return new Promise<ActiveCall>((resolve, reject) => {
+      let late = false;
+      const timer = clock.setTimeout(() => {
+        late = true;
+        void modem.hangupAll().catch(() => undefined);
+        reject(new Error(`the modem did not complete the dial within ${limitMs} ms`));
+      }, limitMs);
+      dialing.then(
+        (call) => {
+          clock.clearTimeout(timer);
+          if (late) void call.hangup().catch(() => undefined);
+          else resolve(call);
+        },
+        (err: unknown) => {
+          clock.clearTimeout(timer);
+          reject(err as Error);
+        },
+      );
+    });
   }
 
   /** A progress mark: retried when storage is busy, never allowed to end the call. */

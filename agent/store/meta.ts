@@ -33,6 +33,11 @@ export const META = {
   lastCommandSeq: 'last_command_seq',
   /** Command sequences applied beyond lastCommandSeq (arrived out of order), JSON array. */
   commandsAhead: 'commands_ahead',
+  /**
+   * The asOf of the newest snapshot applied: a command numbered at or below it is already part of
+   * that snapshot, so it is answered `covered_by_snapshot` and never applied (docs/protocol.md).
+   */
+  snapshotAsOf: 'snapshot_as_of',
   /** Why the unit needs a snapshot, until one heals it (JSON; agent/bookings/sync-position.ts). */
   snapshotNeeded: 'snapshot_needed',
   /** A snapshot whose chunks were arriving (a restart loses them: ask again). */

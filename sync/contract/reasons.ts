@@ -1,7 +1,8 @@
 /**
  * Stable machine codes for rejections made by the link before a message reaches the applier
  * (docs/protocol.md lists these and the applier's own: invalid_schema, invalid_callee,
- * invalid_schedule, unknown_field, stale_version, tombstoned, command_id_reused, dial_policy:*).
+ * invalid_schedule, unknown_field, stale_version, tombstoned, covered_by_snapshot, command_id_reused,
+ * dial_policy:*).
  */
 export const LINK_REJECTIONS = {
   payload_too_large: 'the payload is larger than mqtt.maxPayloadBytes',

@@ -29,7 +29,7 @@ describe('the run lifecycle against its model', () => {
       await fc.assert(
         fc.asyncProperty(
           initialState,
-          fc.commands(lifecycleCommands, { maxCommands: 40 }),
+          fc.commands(lifecycleCommands, { maxCommands: 40, size: 'max' }),
           async (init, cmds) => {
             const unit = new ModelUnit(T0);
             await unit.start();

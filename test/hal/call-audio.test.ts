@@ -219,4 +219,25 @@ describe('AudioRoutedModem', () => {
     await r.modem.stop();
     expect(r.inner.status().state).toBe('stopped');
   });
+
+  // Found by the chaos gate: a call that never reports its end (a wedged modem) held every later
+  // dial behind its audio restore, for good — the runner cleared the line, and nothing followed.
+  it('regression: a wedged call cleared by hangupAll is restored, and the next call goes out', async () => {
+    const r = rig({ announcement: null });
+    await r.up();
+    r.script({ outcome: 'hang' });
+    const wedged = await r.modem.dial(REQ);
+    await r.modem.hangupAll(); // what the runner does when the call outlives its limit
+    await r.clock.advance(10);
+    expect(r.journal.filter((l) => l.startsWith('amixer')).slice(-RESTORE.length)).toEqual(RESTORE);
+    expect(r.events.some((e) => e.type === 'audio_restored' && e.callId === wedged.callId)).toBe(
+      true,
+    );
+    r.script({ outcome: 'busy', afterMs: 100 });
+    const next = await r.modem.dial(REQ);
+    await r.clock.advance(200);
+    const end = await next.done;
+    expect(end.result).toBe('busy');
+    expect(r.inner.dials.length).toBe(2);
+  });
 });

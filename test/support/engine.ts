@@ -14,6 +14,7 @@ import { DialPolicy } from '../../agent/policy/dial-policy.js';
 import type { DialGuard } from '../../agent/lifecycle/lifecycle.js';
 import type { CalleePolicy } from '../../agent/bookings/apply.js';
 import { SimulatorModem, SimulatorAudio } from '../../hal/simulator/index.js';
+import { AudioRoutedModem } from '../../hal/call-audio.js';
 import type { BookingInput } from '../../agent/bookings/schema.js';
 
 export const T0 = Date.UTC(2026, 11, 1, 8, 0, 0); // 2026-12-01T08:00:00Z
@@ -59,13 +60,20 @@ export async function startEngine(opts: EngineOptions = {}) {
   const logger = createLogger({ level: 'debug', destination: sink });
   const modem = new SimulatorModem({ timers: clock });
   const audio = new SimulatorAudio({ timers: clock });
+  // Composed as the runtime composes it (agent/main.ts): every call has its audio routed around it.
+  const routed = new AudioRoutedModem({
+    modem,
+    audio,
+    policy: config.hal.audio.call,
+    timers: clock,
+  });
   // An unexpected error would exit a real agent; here it is kept, and the test sees it.
   const fatal: { err: unknown; where: string }[] = [];
   const agent = new Agent({
     config,
     clock,
     logger,
-    modem,
+    modem: routed,
     audio,
     onFatal: (err, where) => {
       fatal.push({ err, where });

@@ -279,9 +279,13 @@ describe('answers that are durable and receipted', () => {
   });
 
   it('a broker that loses messages it acknowledged loses no outcome: unreceipted events are sent again', async () => {
-    const { unit, cloud, unitId, seen } = await setup({ receipts: true });
+    // Events the unit published before the cloud subscribed are only receipted once re-sent.
+    const { unit, cloud, unitId, seen } = await setup({
+      receipts: true,
+      mqtt: { resendAfterSec: 5 },
+    });
     await cloud.book(unitId, booking('before', 1));
-    await until(() => unit.store.outbox.unreceipted() === 0, 'everything receipted');
+    await until(() => unit.store.outbox.unreceipted() === 0, 'everything receipted', 30_000);
     // The cloud goes away (its session stays), the unit publishes, the broker acknowledges...
     await cloud.stop();
     unit.store.tx(() =>

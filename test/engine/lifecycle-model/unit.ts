@@ -12,6 +12,7 @@ import { FakeClock } from '../../../agent/clock.js';
 import { parseConfig, type Config } from '../../../agent/config/config.js';
 import { createLogger } from '../../../agent/log.js';
 import { SimulatorAudio, SimulatorModem } from '../../../hal/simulator/index.js';
+import { AudioRoutedModem } from '../../../hal/call-audio.js';
 import type { SimBehaviorInput } from '../../../hal/simulator/rules.js';
 import { permissivePolicy, LogSink } from '../../support/engine.js';
 
@@ -59,12 +60,19 @@ export class ModelUnit {
     const modem = new SimulatorModem({ timers: clock, silenceDetectMs: 3_000, recoveryMs: 1_000 });
     for (const [n, b] of this.rules) modem.setRule(n, b);
     const fatal: Proc['fatal'] = [];
+    const audio = new SimulatorAudio({ timers: clock });
     const agent = new Agent({
       config: this.config,
       clock,
       logger: createLogger({ level: 'silent', destination: new LogSink() }),
-      modem,
-      audio: new SimulatorAudio({ timers: clock }),
+      // Composed as the runtime composes it (agent/main.ts): audio routed around every call.
+      modem: new AudioRoutedModem({
+        modem,
+        audio,
+        policy: this.config.hal.audio.call,
+        timers: clock,
+      }),
+      audio,
       dialGuard: permissivePolicy(),
       random: () => 0.5,
       onFatal: (err, where) => fatal.push({ err, where }),

@@ -1,0 +1,45 @@
+/**
+ * A modem that wedges in a call (never reports its end) costs that call and nothing more: the
+ * runner abandons it at its limit and clears the line, the call's audio is put back, and the next
+ * booking's call goes out on time. Found by the chaos gate: after one wedged call every later dial
+ * waited for good behind the wedged call's audio restore.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEngine, booking, upsert, type Engine, T0 } from '../support/engine.js';
+
+let e: Engine;
+afterEach(async () => {
+  await e?.stop(true);
+});
+
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+const MIN = 60_000;
+
+describe('a wedged modem', () => {
+  it('regression: after a call that never ends, the next booking still dials on time', async () => {
+    e = await startEngine();
+    e.modem.setRule('+4915111*', { outcome: 'hang' });
+    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 100, hangupAfterMs: 100 });
+    const call = { ringTimeoutSec: 10, maxDurationSec: 30, retry: { maxAttempts: 1 } };
+    e.apply([
+      upsert(
+        booking({
+          id: 'wedge',
+          callee: '+4915111000001',
+          schedule: { kind: 'once', at: at(MIN) },
+          ...call,
+        }),
+      ),
+      upsert(booking({ id: 'next', schedule: { kind: 'once', at: at(3 * MIN) }, ...call })),
+    ]);
+    await e.advance(3 * MIN + 10_000);
+    expect(e.modem.dials.map((d) => [d.number, d.at])).toEqual([
+      ['+4915111000001', T0 + MIN],
+      ['+4915123456789', T0 + 3 * MIN],
+    ]);
+    const runs = Object.fromEntries(e.agent.store.runs.recent().map((r) => [r.bookingId, r]));
+    expect(runs.next).toMatchObject({ status: 'completed' });
+    expect(runs.wedge?.status).not.toBe('running');
+    expect(e.fatal).toEqual([]);
+  });
+});
