@@ -6,7 +6,8 @@
  * Each step builds messages as a backend would — commands with the next sequence, snapshots as of the
  * current sequence — and either delivers them now or holds them back; later steps deliver held
  * messages in any order (gaps, reordering, snapshots that arrive late), drop them for good, redeliver
- * delivered ones byte for byte, or restart the unit on its data dir.
+ * delivered ones byte for byte, re-send them as a backend would (new msgId, same seq), or restart
+ * the unit on its data dir.
  *
  * After every step, once the unit has processed what was published (the link's `inbound` event for
  * each msgId), the unit must hold, for every booking b, exactly D_b(R_b) where R_b is the newest
@@ -15,7 +16,7 @@
  * range (applied commands plus the snapshot's asOf). At the end a fresh snapshot heals everything
  * and the unit's live set must equal D(now) exactly: that is convergence.
  *
- * CI runs CONVERGENCE_MODEL_RUNS (default 30) sequences from a fixed seed; raise it for a soak.
+ * CI runs CONVERGENCE_MODEL_RUNS (default 60) sequences from a fixed seed; raise it for a soak.
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
@@ -26,7 +27,7 @@ import type { InboundOutcome } from '../../sync/link/inbound.js';
 import { startBroker, stopAllBrokers, type MosquittoBroker } from '../support/mosquitto.js';
 import { booking, KEYS, startUnit, until, type Unit } from './unit-harness.js';
 
-const RUNS = Number(process.env.CONVERGENCE_MODEL_RUNS ?? 30);
+const RUNS = Number(process.env.CONVERGENCE_MODEL_RUNS ?? 60);
 const SEED = Number(process.env.CONVERGENCE_MODEL_SEED ?? 20261202);
 const IDS = ['a', 'b', 'c'] as const;
 
@@ -241,6 +242,40 @@ class Redeliver implements Cmd {
   toString = () => `redeliver(${this.pick})`;
 }
 
+/**
+ * A backend re-sends a message it is unsure of, as the document says a re-send must be: a new
+ * msgId and sentAt (and for a snapshot a new snapshotId), the same commands and seq, the same asOf
+ * and items. A command re-sent is answered duplicate by its commandId; a snapshot re-sent late is
+ * just a late snapshot (refused stale, or applied by the same rules).
+ */
+class Resend implements Cmd {
+  constructor(readonly pick: number) {}
+  check = (m: Readonly<Model>) => m.delivered.length > 0;
+  async run(m: Model, r: Real) {
+    const h = m.delivered[this.pick % m.delivered.length]!;
+    let again: Held;
+    if (h.kind === 'cmd') {
+      again = {
+        ...h,
+        env: r.cloud.envelope(r.unitId, 'cmd', h.env.body as { commands: [] }, h.seq),
+      };
+    } else {
+      const snapshotId = randomUUID();
+      const envs = h.envs.map((e) =>
+        r.cloud.envelope(r.unitId, 'snapshot', {
+          ...(e.body as Record<string, unknown>),
+          snapshotId,
+        }),
+      );
+      again = { kind: 'snapshot', asOf: h.asOf, envs };
+    }
+    await deliverReal(r, again);
+    modelDeliver(m, again);
+    check(m, r, this.toString());
+  }
+  toString = () => `resend(${this.pick})`;
+}
+
 /** The agent stops and starts again on the same data dir (its session kept at the broker). */
 class Restart implements Cmd {
   check = () => true;
@@ -280,6 +315,7 @@ const commands = [
   deliverHeld,
   fc.nat(20).map((n) => new Drop(n)),
   fc.nat(20).map((n) => new Redeliver(n)),
+  fc.nat(20).map((n) => new Resend(n)),
   fc.constant(new Restart()),
 ];
 
