@@ -7,6 +7,10 @@
  * de-duplicates by event id; first copies arrive in order.
  */
 import type { LinkClock, LinkLogger, OutboxRow, OutboxSource } from '../ports.js';
+import { isRetryableStorage, isStorageFull } from './inbound.js';
+
+/** A write that failed because the disk is full or busy is tried again this much later. */
+const STORAGE_RETRY_MS = 1000;
 
 export type PublishRow = (row: OutboxRow) => Promise<void>;
 
@@ -99,6 +103,17 @@ export class OutboxDrainer {
   }
 
   private pump(): void {
+    try {
+      this.pumpOnce();
+    } catch (err) {
+      // Reading the backlog or evicting telemetry met a busy or full disk: try again shortly.
+      if (!isStorageFull(err) && !isRetryableStorage(err)) throw err;
+      this.log.warn({ err }, 'outbox drain paused by storage; trying again');
+      this.clock.setTimeout(() => this.kick(), STORAGE_RETRY_MS);
+    }
+  }
+
+  private pumpOnce(): void {
     const publish = this.publish;
     if (!publish) return;
     this.enforceBound();
@@ -152,11 +167,28 @@ export class OutboxDrainer {
     const ids = this.acked;
     this.acked = [];
     const at = this.clock.now();
+    let sent = 0;
     const mark = () => {
-      for (const id of ids) if (this.source.markSent(id, at)) this.stats.sent++;
+      sent = 0;
+      for (const id of ids) if (this.source.markSent(id, at)) sent++;
     };
-    if (this.opts.transaction) this.opts.transaction(mark);
-    else mark();
+    try {
+      if (this.opts.transaction) this.opts.transaction(mark);
+      else mark();
+    } catch (err) {
+      // A full or busy disk must not kill the link (it would crash-loop while the disk stays
+      // full): the rows stay unsent, the marks are tried again, and the cloud de-duplicates a
+      // row sent twice by its eventId. Anything else is a bug: let it fail loudly.
+      if (!isStorageFull(err) && !isRetryableStorage(err)) throw err;
+      this.acked = [...ids, ...this.acked];
+      this.log.warn({ err, rows: ids.length }, 'outbox rows sent but not marked; trying again');
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        this.clock.setTimeout(() => this.flushAcks(), STORAGE_RETRY_MS);
+      }
+      return;
+    }
+    this.stats.sent += sent;
     this.stats.inFlight = this.inFlight;
     this.pump();
   }

@@ -22,7 +22,12 @@ import {
 } from '../ports.js';
 import { Backoff } from './backoff.js';
 import { OutboxDrainer } from './drainer.js';
-import { InboundProcessor, type InboundOutcome } from './inbound.js';
+import {
+  InboundProcessor,
+  isRetryableStorage,
+  isStorageFull,
+  type InboundOutcome,
+} from './inbound.js';
 import { redactUrl, unitClientOptions } from './mqtt-options.js';
 import { envelopeFor, publishOn, publishRow, statusBody, type Publisher } from './publish.js';
 import { SnapshotRequester } from './snapshot-requests.js';
@@ -280,7 +285,14 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     this.backoff.reset();
     noDelay(client);
     this.phase = 'connected';
-    this.deps.meta.set(CONNECT_COUNT_KEY, connectCount);
+    try {
+      this.deps.meta.set(CONNECT_COUNT_KEY, connectCount);
+    } catch (err) {
+      // A busy or full disk must not take the link down: the count lives on in memory (birth,
+      // will) and the next connect writes it. Anything else is a bug: fail loudly.
+      if (!isStorageFull(err) && !isRetryableStorage(err)) throw err;
+      this.log.warn({ err }, 'connect count not recorded (storage busy or full)');
+    }
     this.s.connectedSince = now;
     this.s.lastContactAt = now;
     this.s.sessionPresent = connack.sessionPresent;

@@ -69,6 +69,12 @@ export async function processLane(l: Lanes, count: number, corruptions: number):
       // Only at a quiet moment, so the cloud holds the whole history the file takes with it: new
       // bookings are held back until the unit has delivered and been receipted everything.
       l.pauseWorkload?.(true);
+      // A full disk cannot record receipts (by design: nothing is written without room), so the
+      // quiet moment comes only once space returns: an incarnation under the cap makes room first.
+      if (l.unit.maxPageCount > 0) {
+        await l.unit.kill();
+        await startUnit(l, {});
+      }
       const deadline = Date.now() + 180_000;
       while (!l.unit.quiet() && Date.now() < deadline) await sleep(100);
       l.pauseWorkload?.(false);

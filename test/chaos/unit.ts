@@ -60,9 +60,13 @@ export class ChaosUnit {
     return this.proc?.output() ?? '';
   }
 
+  /** The disk-full cap of the incarnation running now (0: none). */
+  maxPageCount = 0;
+
   async start(over: Partial<Incarnation> = {}): Promise<void> {
     if (over.offsetMs !== undefined) this.offsetMs = over.offsetMs;
-    this.writeConfig({ offsetMs: this.offsetMs, maxPageCount: over.maxPageCount ?? 0 });
+    this.maxPageCount = over.maxPageCount ?? 0;
+    this.writeConfig({ offsetMs: this.offsetMs, maxPageCount: this.maxPageCount });
     const p = startAgentProcess(this.configPath);
     this.proc = p;
     this.starts++;

@@ -12,6 +12,8 @@ import { TEST_PUBLIC_KEY_BASE64 as FIXED } from '../../sync/contract/test-key.js
 import { TEST_PUBLIC_KEY_BASE64 } from '../../sync/contract/vectors.js';
 import { startBroker, stopAllBrokers, type MosquittoBroker } from '../support/mosquitto.js';
 import { booking, KEYS, startUnit, until, type Unit } from './unit-harness.js';
+import { holdWriteLock } from '../support/write-lock.js';
+import { join } from 'node:path';
 
 let broker: MosquittoBroker;
 const cleanups: (() => Promise<void>)[] = [];
@@ -322,6 +324,35 @@ describe('answers that are durable and receipted', () => {
     );
     await until(() => unit.store.outbox.unreceipted() === 0, 'and now receipted');
     void seen;
+  });
+});
+
+describe('a busy or full disk never kills the link', () => {
+  // Found by the chaos gate: on a full disk, marking a PUBACKed row sent threw inside a timer; the
+  // agent died, and under systemd would crash-loop for as long as the disk stayed full.
+  it('rows PUBACKed while the write lock is held are marked sent once it is free, and the link stays up', async () => {
+    const unitId = `u-${randomUUID().slice(0, 8)}`;
+    const unit = startUnit(broker.url, { unitId });
+    cleanups.push(() => unit.stop());
+    unit.store.tx(() => unit.store.outbox.add('clock.trusted', { source: 'queued' }, Date.now()));
+    const lock = holdWriteLock(join(unit.dir, 'companion.db'));
+    cleanups.push(async () => lock.release());
+    await unit.start();
+    await until(() => unit.link.state().connected, 'connected');
+    await new Promise((r) => setTimeout(r, 1500)); // PUBACKs arrive; the marks meet the lock
+    expect(unit.link.state().connected).toBe(true);
+    lock.release();
+    await until(
+      () =>
+        (
+          unit.store.db
+            .prepare(
+              `SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND type = 'clock.trusted'`,
+            )
+            .get() as { n: number }
+        ).n === 0,
+      'the queued row marked sent',
+    );
   });
 });
 
