@@ -25,8 +25,10 @@ const openPolicy = () =>
  * Counts the store's durable commits: outermost transactions that changed rows, plus autocommit
  * writes outside any transaction (each is its own FULL commit). Bench only: it wraps the store.
  */
-function commitCounter(store: Store): () => number {
+function commitCounter(store: Store): (() => number) & { light: () => number } {
   let commits = 0;
+  let light = 0;
+  let inLight = false;
   let depth = 0;
   const changes = () => (store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
   const tx = store.tx.bind(store);
@@ -37,7 +39,21 @@ function commitCounter(store: Store): () => number {
       return tx(fn);
     } finally {
       depth--;
-      if (depth === 0 && changes() > before) commits++;
+      if (depth === 0 && changes() > before) {
+        if (inLight) light++;
+        else commits++;
+      }
+    }
+  };
+  // A progress mark commits with synchronous=NORMAL (txLight): not a FULL commit, counted apart.
+  const txLight = store.txLight.bind(store);
+  store.txLight = <T>(fn: () => T): T => {
+    const outer = inLight;
+    inLight = true;
+    try {
+      return txLight(fn);
+    } finally {
+      inLight = outer;
     }
   };
   type Stmt = { run: (...a: unknown[]) => { changes: number }; reader: boolean };
@@ -49,7 +65,7 @@ function commitCounter(store: Store): () => number {
     if (!db.inTransaction && !this.reader && r.changes > 0) commits++;
     return r;
   };
-  return () => commits;
+  return Object.assign(() => commits, { light: () => light });
 }
 
 function tempDir(tag: string): string {
@@ -94,9 +110,11 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
   }));
   agent.applier.apply(cmds, { source: 'bench' });
   const afterApply = commits();
+  const lightAfterApply = commits.light();
   planCommits = 0;
   await sleep(1000 + calls * spacingMs + 1000);
   const callCommits = commits() - afterApply - planCommits;
+  const lightCommits = commits.light() - lightAfterApply;
   for (let i = 0; i < modem.dials.length; i++)
     lateness.push(modem.dials[i]!.at - (start + i * spacingMs));
   await agent.stop();
@@ -106,8 +124,10 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
     fire_lateness_p50_ms: round(median(lateness)),
     fire_lateness_p99_ms: round(percentile(lateness, 99)),
     fire_lateness_max_ms: round(Math.max(...lateness)),
-    // The runner's durable commits per placed call (planning passes not counted).
+    // The runner's FULL (durable) commits per placed call (planning passes not counted)...
     commits_per_call: round(callCommits / Math.max(1, modem.dials.length), 2),
+    // ...and its synchronous=NORMAL progress marks (alerting, answered), which are not flushed.
+    light_commits_per_call: round(lightCommits / Math.max(1, modem.dials.length), 2),
   };
 }
 
