@@ -7,7 +7,7 @@
  * current sequence — and either delivers them now or holds them back; later steps deliver held
  * messages in any order (gaps, reordering, snapshots that arrive late), drop them for good, redeliver
  * delivered ones byte for byte, re-send them as a backend would (new msgId, same seq), or restart
- * the unit on its data dir.
+ * the unit on its data dir, or have the broker come back without its state (sessions lost).
  *
  * After every step, once the unit has processed what was published (the link's `inbound` event for
  * each msgId), the unit must hold, for every booking b, exactly D_b(R_b) where R_b is the newest
@@ -19,6 +19,8 @@
  * CI runs CONVERGENCE_MODEL_RUNS (default 60) sequences from a fixed seed; raise it for a soak.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudClient } from '../../sync/cloud/client.js';
@@ -295,6 +297,28 @@ class Restart implements Cmd {
   toString = () => 'restart';
 }
 
+/**
+ * The broker dies and comes back without its state (no persistence file): the unit's session and
+ * subscriptions are gone. It reconnects without a session and asks for a snapshot (session_lost);
+ * nothing it holds may change, and what follows is delivered as before.
+ */
+class BrokerLosesState implements Cmd {
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const before = r.unit.link.state().connectCount;
+    await broker.stop(false);
+    rmSync(join(broker.dir, 'mosquitto.db'), { force: true });
+    await broker.start();
+    await until(
+      () => r.unit.link.state().connectCount > before && r.unit.link.state().connected,
+      'the unit connected again',
+    );
+    expect(r.unit.link.state().sessionPresent).toBe(false);
+    check(m, r, this.toString());
+  }
+  toString = () => 'brokerLosesState';
+}
+
 const command = fc
   .tuple(
     fc.constantFrom(...IDS),
@@ -316,7 +340,7 @@ const commands = [
   fc.nat(20).map((n) => new Drop(n)),
   fc.nat(20).map((n) => new Redeliver(n)),
   fc.nat(20).map((n) => new Resend(n)),
-  fc.constant(new Restart()),
+  fc.constantFrom<Cmd>(new Restart(), new BrokerLosesState()),
 ];
 
 let broker: MosquittoBroker;
