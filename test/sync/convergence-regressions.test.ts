@@ -14,6 +14,8 @@ import { startBroker, stopAllBrokers, type MosquittoBroker } from '../support/mo
 import { booking, KEYS, startUnit, until, type Unit } from './unit-harness.js';
 import { holdWriteLock } from '../support/write-lock.js';
 import { join } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 let broker: MosquittoBroker;
 const cleanups: (() => Promise<void>)[] = [];
@@ -356,6 +358,44 @@ describe('a busy or full disk never kills the link', () => {
   });
 });
 
+describe('ids and answers', () => {
+  it('a commandId reused for another command is refused command_id_reused; the same command again is answered duplicate with its first result', async () => {
+    const { unit, cloud, unitId } = await setup();
+    const first = {
+      type: 'booking.upsert' as const,
+      commandId: 'c-9',
+      booking: booking('first', 1),
+    };
+    expect((await cloud.batch(unitId, [first]))[0]).toMatchObject({ status: 'accepted' });
+    // Sent again by a backend unsure it arrived: a new message (new msgId, seq), the same command.
+    const again = (await cloud.batch(unitId, [first]))[0] as unknown as Record<string, unknown>;
+    expect(again).toMatchObject({ status: 'duplicate', original: { status: 'accepted' } });
+    const other = {
+      type: 'booking.upsert' as const,
+      commandId: 'c-9',
+      booking: booking('second', 1),
+    };
+    const reused = (await cloud.batch(unitId, [other]))[0]!;
+    expect(reused.status).toBe('rejected');
+    expect(reused.reasons.map((r) => r.code)).toEqual(['command_id_reused']);
+    expect(unit.bookings().second).toBeUndefined();
+  });
+
+  it('an ignored_stale answer is a critical outbox row, like every answer', async () => {
+    const { unit, cloud, unitId } = await setup();
+    await cloud.book(unitId, booking('v', 2));
+    const r = await cloud.book(unitId, booking('v', 1));
+    expect(r.status).toBe('ignored_stale');
+    const rows = unit.store.db
+      .prepare(`SELECT class, payload FROM outbox WHERE type = 'command.result'`)
+      .all() as { class: string; payload: string }[];
+    const row = rows.find(
+      (x) => (JSON.parse(x.payload) as { commandId?: string }).commandId === r.commandId,
+    );
+    expect(row?.class).toBe('critical');
+  });
+});
+
 describe('snapshots are asked for until they arrive', () => {
   it('never_synced is asked again with backoff until a snapshot heals it', async () => {
     const unitId = `u-${randomUUID().slice(0, 8)}`;
@@ -403,6 +443,36 @@ describe('snapshots are asked for until they arrive', () => {
       10_000,
     );
     expect(unit.link.state().snapshotNeeded).toBe('snapshot_incomplete');
+  });
+
+  it('a snapshot half-received when the unit stops is asked for again after the restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'companion-sync-'));
+    const { unit, cloud, unitId, seen } = await setup({ dir });
+    const env = cloud.envelope(unitId, 'snapshot', {
+      snapshotId: 'cut-short',
+      asOf: 0,
+      chunk: 0,
+      chunks: 2,
+      bookings: [],
+    });
+    await cloud.publishEnvelope(unitId, 'snapshot', env);
+    await until(() => unit.store.messages.get(env.msgId), 'the first chunk is recorded');
+    await unit.stop();
+    const before = bodies(seen, 'sync-request').length;
+    const again = startUnit(broker.url, {
+      unitId,
+      dir,
+      mqtt: { snapshotRequest: { minSec: 1, maxSec: 2, chunkTimeoutSec: 60 } },
+    });
+    cleanups.push(() => again.stop());
+    await again.start();
+    await until(
+      () =>
+        bodies(seen, 'sync-request')
+          .slice(before)
+          .find((b) => b.reason === 'snapshot_incomplete'),
+      'snapshot_incomplete after the restart',
+    );
   });
 
   it('the Last Will says lost, with this connection\u2019s count and lastSeq', async () => {
