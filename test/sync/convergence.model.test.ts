@@ -13,7 +13,8 @@
  * each msgId), the unit must hold, for every booking b, exactly D_b(R_b) where R_b is the newest
  * point the unit has heard about b: the highest seq of a delivered command for b, or the asOf of the
  * newest snapshot it applied — whichever is higher. Its lastSeq must be the end of the contiguous
- * range (applied commands plus the snapshot's asOf). At the end a fresh snapshot heals everything
+ * range (applied commands plus the snapshot's asOf), and while a gap is open it must be asking for a
+ * snapshot. At the end a fresh snapshot heals everything
  * and the unit's live set must equal D(now) exactly: that is convergence.
  *
  * CI runs CONVERGENCE_MODEL_RUNS (default 60) sequences from a fixed seed; raise it for a soak.
@@ -136,6 +137,10 @@ async function deliverReal(r: Real, h: Held): Promise<void> {
 function check(m: Model, r: Real, what: string): void {
   expect(liveOf(r.unit), `live set after ${what}`).toEqual(expectedLive(m));
   expect(r.unit.lastSeq() ?? 0, `lastSeq after ${what}`).toBe(m.unit.lastSeq);
+  // A command beyond lastSeq arrived: the unit knows it has a gap and is asking for a snapshot.
+  const gap = [...m.unit.cmdSeqs].some((q) => q > m.unit.lastSeq);
+  if (gap)
+    expect(r.unit.sink.snapshotNeeded(), `a snapshot asked for after ${what}`).not.toBeNull();
 }
 
 function buildCommand(m: Model, r: Real, id: string, kind: Op['kind']): Held {
