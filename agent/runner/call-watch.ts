@@ -15,8 +15,11 @@ export interface WatchOptions {
   answeredAt: () => number | undefined;
   /** The hard way to free the line when the driver lost track of the call. */
   clearLine: () => Promise<void>;
-  /** Resolves when the agent stops waiting for this call (shutdown): the line is cleared at once. */
-  abandon?: Promise<void>;
+  /**
+   * Resolves, with the reason, when the agent stops waiting for this call (a shutdown, or a cancel
+   * the modem ignored): the line is cleared at once.
+   */
+  abandon?: Promise<string>;
 }
 
 export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
@@ -41,7 +44,7 @@ export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
     }, o.limitMs);
   });
   const abandoned = new Promise<CallOutcome>((resolve) => {
-    void o.abandon?.then(() =>
+    void o.abandon?.then((why) =>
       o.clearLine().finally(() =>
         resolve({
           result: 'modem_error',
@@ -49,7 +52,7 @@ export async function watchCall(o: WatchOptions): Promise<CallOutcome> {
           answeredAt: o.answeredAt() ?? null,
           endedAt: clock.now(),
           endedBy: 'modem',
-          detail: 'the agent stopped and the call did not end after the hang-up',
+          detail: why,
         }),
       ),
     );

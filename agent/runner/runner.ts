@@ -53,13 +53,24 @@ interface Current {
   cancelling: string | null;
 }
 
+/**
+ * A cancelled call that has not ended this long after its hang-up (a modem that ignores the
+ * hang-up) is cut: the line is cleared and the attempt recorded as cancelled at once, instead of
+ * at the call's deadline.
+ */
+const CANCEL_GRACE_MS = 2_000;
+
 export class CallRunner {
   private draining: Promise<void> | null = null;
   private again = false;
   private stopped = false;
   private current: Current | null = null;
-  private stopping: (() => void) | null = null;
+  /** Gives up on the call in progress (the line is cleared), saying why. */
+  private stopping: ((why: string) => void) | null = null;
   private readonly log: Logger;
+  /** Since when the modem reports a call up that the runner no longer watches (null: not). */
+  private lineBusySince: number | null = null;
+  private lineBusyTimer: unknown = null;
 
   constructor(private readonly d: RunnerDeps) {
     this.log = d.logger.child({ component: 'runner' });
@@ -109,7 +120,16 @@ export class CallRunner {
     if (reason === null) return;
     c.cancelling = reason;
     this.log.info({ runId: c.claim.run.id, reason }, 'cancel reached a ringing call: hanging up');
-    void c.call?.hangup().catch(() => undefined);
+    if (c.call) this.hangUpCancelled(c, c.call);
+  }
+
+  /** Hang up a cancelled call; one the modem does not end within CANCEL_GRACE_MS is cut. */
+  private hangUpCancelled(c: Current, call: ActiveCall): void {
+    void call.hangup().catch(() => undefined);
+    this.d.clock.setTimeout(() => {
+      if (this.current === c && c.state !== 'active')
+        this.stopping?.('the call did not end after the cancel hung it up; line cleared');
+    }, CANCEL_GRACE_MS);
   }
 
   /**
@@ -122,16 +142,42 @@ export class CallRunner {
     await this.current?.call?.hangup().catch(() => undefined);
     if (this.current) {
       const giveUp = this.stopping;
-      const t = this.d.clock.setTimeout(() => giveUp?.(), this.d.config.stopGraceMs ?? 5_000);
+      const t = this.d.clock.setTimeout(
+        () => giveUp?.('the agent stopped and the call did not end after the hang-up'),
+        this.d.config.stopGraceMs ?? 5_000,
+      );
       await this.idle();
       this.d.clock.clearTimeout(t);
     }
     await this.idle();
   }
 
+  /**
+   * The modem still has a call up that the runner gave up on (a cancelled call cut after its
+   * grace, a wedged one cleared): the next dial waits for the line to clear — one call at a time —
+   * but at most `hangGraceMs`, so a driver stuck reporting a call cannot stop all calling (the dial
+   * then says what the modem thinks).
+   */
+  private lineBusy(): boolean {
+    if (this.d.modem.status().state !== 'in_call') {
+      this.lineBusySince = null;
+      return false;
+    }
+    const now = this.d.clock.now();
+    this.lineBusySince ??= now;
+    if (now - this.lineBusySince >= this.d.config.hangGraceMs) return false;
+    if (this.lineBusyTimer === null) {
+      this.lineBusyTimer = this.d.clock.setTimeout(() => {
+        this.lineBusyTimer = null;
+        this.kick();
+      }, 500);
+    }
+    return true;
+  }
+
   private async drain(): Promise<void> {
     for (;;) {
-      if (this.stopped || !this.d.canFire()) return;
+      if (this.stopped || !this.d.canFire() || this.lineBusy()) return;
       const settled: Settled[] = [];
       let claim: Claim | null;
       try {
@@ -197,12 +243,13 @@ export class CallRunner {
         );
         c.call = call;
         // A cancel or a stop that arrived while the dial command was on its way.
-        if ((c.cancelling !== null || this.stopped) && c.state !== 'active')
-          void call.hangup().catch(() => undefined);
+        const abandon = new Promise<string>((resolve) => (this.stopping = resolve));
+        if (c.cancelling !== null && c.state !== 'active') this.hangUpCancelled(c, call);
+        else if (this.stopped && c.state !== 'active') void call.hangup().catch(() => undefined);
         outcome = await watchCall({
           call,
           clock,
-          abandon: new Promise<void>((resolve) => (this.stopping = resolve)),
+          abandon,
           limitMs,
           graceMs: this.d.config.hangGraceMs,
           answeredAt: () => c.answeredAt ?? undefined,

@@ -5,7 +5,7 @@
  * waited for good behind the wedged call's audio restore.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEngine, booking, upsert, type Engine, T0 } from '../support/engine.js';
+import { startEngine, booking, cancel, upsert, type Engine, T0 } from '../support/engine.js';
 
 let e: Engine;
 afterEach(async () => {
@@ -40,6 +40,42 @@ describe('a wedged modem', () => {
     const runs = Object.fromEntries(e.agent.store.runs.recent().map((r) => [r.bookingId, r]));
     expect(runs.next).toMatchObject({ status: 'completed' });
     expect(runs.wedge?.status).not.toBe('running');
+    expect(e.fatal).toEqual([]);
+  });
+
+  // Found by a 1,000-run soak of the lifecycle model (seed 7): a cancel reached a call on a modem
+  // that ignores the hang-up, and the call ran on to its deadline, 49 s after the cancel.
+  it('regression: a cancel reaches a call the modem will not hang up: cut after a short grace', async () => {
+    e = await startEngine();
+    e.modem.setRule('+4915111*', { outcome: 'hang' });
+    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 100, hangupAfterMs: 100 });
+    const call = { ringTimeoutSec: 30, maxDurationSec: 60, retry: { maxAttempts: 3 } };
+    e.apply([
+      upsert(
+        booking({
+          id: 'ringing',
+          callee: '+4915111000001',
+          schedule: { kind: 'once', at: at(MIN) },
+          ...call,
+        }),
+      ),
+      upsert(booking({ id: 'after', schedule: { kind: 'once', at: at(MIN + 10_000) }, ...call })),
+    ]);
+    await e.advance(MIN + 1_000);
+    expect(e.modem.dials).toHaveLength(1);
+    e.apply([cancel('ringing', 2)]);
+    await e.advance(3_000);
+    const ringing = e.agent.store.runs.recent().find((r) => r.bookingId === 'ringing')!;
+    expect(ringing.status).toBe('cancelled');
+    const [attempt] = e.agent.store.runs.attemptsOf(ringing.id);
+    expect(attempt).toMatchObject({ status: 'ended' });
+    expect(attempt!.endedAt! - (T0 + MIN + 1_000)).toBeLessThanOrEqual(3_000);
+    // The line is free again: the next booking dials on time, and the cancelled one never again.
+    await e.advance(10_000);
+    expect(e.modem.dials.map((d) => [d.number, d.at])).toEqual([
+      ['+4915111000001', T0 + MIN],
+      ['+4915123456789', T0 + MIN + 10_000],
+    ]);
     expect(e.fatal).toEqual([]);
   });
 });

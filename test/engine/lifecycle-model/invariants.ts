@@ -92,13 +92,13 @@ export function checkInvariants(m: LifecycleModel, r: ModelUnit, final = false):
   }
 
   // A call still ringing when a cancel or pause committed is hung up at once: it ends within a
-  // few seconds as `cancelled` (unless it was answered or ended on its own first). A wedged modem
-  // that ignores the hang-up is cut at the call's deadline instead.
+  // few seconds as `cancelled` (unless it was answered or ended on its own first) — also on a
+  // wedged modem that ignores the hang-up: the line is cleared after a short grace. (This once
+  // exempted wedged calls, judged by the callee's rule *now*; a rule changed after the dial let a
+  // wedged call run to its deadline, 49 s after the cancel — found by a 1,000-run soak, seed 7.)
   for (const c of m.ringingAtCancel) {
     const a = store.runs.getAttempt(c.attemptId);
     if (!a || a.answeredAt !== null) continue;
-    const wedged = a.dialed !== null && r.rules.get(a.dialed)?.outcome === 'hang';
-    if (wedged) continue;
     const endedAt = a.status === 'ended' ? a.endedAt! : null;
     const held = m.disturbedBetween(c.wall, (endedAt ?? r.now) + 1);
     if (held) continue; // a busy store delays the record, not the hang-up; a restart ends it anyway
