@@ -7,7 +7,7 @@
  * de-duplicates by event id; first copies arrive in order.
  */
 import type { LinkClock, LinkLogger, OutboxRow, OutboxSource } from '../ports.js';
-import { isRetryableStorage, isStorageFull } from './inbound.js';
+import { isRetryableStorage, isStorageFull } from './storage-errors.js';
 
 /** A write that failed because the disk is full or busy is tried again this much later. */
 const STORAGE_RETRY_MS = 1000;

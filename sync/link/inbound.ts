@@ -25,6 +25,7 @@ import { signedBytes, verifyEnvelope } from '../contract/signing.js';
 import { parseTopic } from '../contract/topics.js';
 import type { CheckedMessage, InboundSink } from '../ports.js';
 import { auditText, decodeUtf8 } from './raw.js';
+import { isRetryableStorage, isStorageFull } from './storage-errors.js';
 
 export interface FreshnessOptions {
   maxAgeMs: number;
@@ -393,23 +394,6 @@ export class InboundProcessor {
     });
     return { kind: 'rejected', msgId, counts: { ...ZERO, rejected: 1 } };
   }
-}
-
-function sqliteCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
-/** A commit that failed for a reason that clears (busy, locked, I/O): not acknowledged, comes again. */
-export function isRetryableStorage(err: unknown): boolean {
-  const c = sqliteCode(err);
-  return (
-    c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_LOCKED') || c.startsWith('SQLITE_IOERR')
-  );
-}
-
-export function isStorageFull(err: unknown): boolean {
-  return sqliteCode(err) === 'SQLITE_FULL';
 }
 
 /** The answers to a message that could not be applied because the disk is full. */

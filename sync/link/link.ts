@@ -22,12 +22,8 @@ import {
 } from '../ports.js';
 import { Backoff } from './backoff.js';
 import { OutboxDrainer } from './drainer.js';
-import {
-  InboundProcessor,
-  isRetryableStorage,
-  isStorageFull,
-  type InboundOutcome,
-} from './inbound.js';
+import { InboundProcessor, type InboundOutcome } from './inbound.js';
+import { isRetryableStorage, isStorageFull } from './storage-errors.js';
 import { redactUrl, unitClientOptions } from './mqtt-options.js';
 import { envelopeFor, publishOn, publishRow, statusBody, type Publisher } from './publish.js';
 import { SnapshotRequester } from './snapshot-requests.js';
