@@ -86,12 +86,15 @@ export interface OutboxRow {
   class: 'critical' | 'telemetry';
   payload: Record<string, unknown>;
   createdAt: number;
+  /** When it was first sent (PUBACKed); null: never sent. */
+  sentAt: number | null;
 }
 
 /** Outbound side: implemented by agent/store/outbox.ts Outbox. */
 export interface OutboxSource {
   /** Owed rows after `afterSeq`: never sent, or critical, unreceipted and sent at or before `resendBefore`. */
   owed(limit: number, afterSeq: number, resendBefore: number): OutboxRow[];
+  /** Record the first send of a row (a re-send writes nothing); false if it was already marked. */
   markSent(eventId: string, at: number): boolean;
   backlog(): { count: number; oldestCreatedAt: number | null };
   unreceipted(): number;

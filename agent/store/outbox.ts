@@ -69,9 +69,10 @@ export class Outbox {
     this.unsent = db.prepare<[number, number], OutboxRow>(
       'SELECT * FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?',
     );
-    // A re-send of a critical event moves its sent_at on, so it waits a full window again.
+    // The first send only: a re-send of an unreceipted critical event writes nothing (the drainer
+    // spaces re-sends in memory), so a cloud that stays silent costs no flash wear.
     this.markSentStmt = db.prepare<[number, string]>(
-      'UPDATE outbox SET sent_at = ? WHERE event_id = ? AND receipted_at IS NULL',
+      'UPDATE outbox SET sent_at = ? WHERE event_id = ? AND sent_at IS NULL AND receipted_at IS NULL',
     );
     this.owedStmt = db.prepare<[number, number, number], OutboxRow>(
       `SELECT * FROM outbox WHERE seq > ? AND receipted_at IS NULL

@@ -2,15 +2,24 @@
  * Drains the outbox to the broker: rows in seq order, QoS 1, at most `window` unacknowledged at a
  * time, each row marked sent when its PUBACK arrives (rule 6). A critical row stays owed until the
  * cloud receipts it (docs/protocol.md "Receipts"): after a reconnect every unreceipted critical row
- * is sent again, oldest first, and a sweep every few seconds re-sends those whose last send is older
- * than `resendAfterMs` — so a broker that loses a message it acknowledged loses nothing. The cloud
+ * is sent again, oldest first, and a sweep every few seconds re-sends those sent at least
+ * `resendAfterMs` ago — so a broker that loses a message it acknowledged loses nothing. The cloud
  * de-duplicates by event id; first copies arrive in order.
+ *
+ * Re-sends back off while the cloud stays silent: after a pass that re-sent anything the next one
+ * waits the re-send interval, which doubles up to RESEND_MAX_MS and drops back to `resendAfterMs`
+ * as soon as the cloud is heard (a receipt, a command). A re-send writes nothing to disk: only the
+ * first send of a row is marked. Without both, a unit whose cloud was down re-sent its whole
+ * unreceipted backlog every two minutes and rewrote every row each time (105 MB/h of flash writes
+ * measured with 10,000 rows, issue 14).
  */
 import type { LinkClock, LinkLogger, OutboxRow, OutboxSource } from '../ports.js';
 import { isRetryableStorage, isStorageFull } from './storage-errors.js';
 
 /** A write that failed because the disk is full or busy is tried again this much later. */
 const STORAGE_RETRY_MS = 1000;
+/** The longest wait between re-send passes while nothing is heard from the cloud. */
+export const RESEND_MAX_MS = 3_600_000;
 
 export type PublishRow = (row: OutboxRow) => Promise<void>;
 
@@ -25,8 +34,13 @@ export interface DrainerOptions {
 
 export interface DrainerStats {
   inFlight: number;
+  /** Rows marked sent (first sends). */
   sent: number;
+  /** Unreceipted critical rows published again. */
+  resent: number;
   evicted: number;
+  /** The current wait between re-send passes. */
+  resendIntervalMs: number;
 }
 
 export class OutboxDrainer {
@@ -36,20 +50,35 @@ export class OutboxDrainer {
   private afterSeq = 0;
   /** Sent at or before this: a critical row without a receipt is owed again (Infinity: all of them). */
   private resendBefore = Number.POSITIVE_INFINITY;
-  private readonly flying = new Set<string>();
+  /** Whether this pass may re-send (a reconnect's or a due sweep's) and how many it re-sent. */
+  private resendPass = false;
+  private resentInPass = 0;
+  private nextResendAt = Number.NEGATIVE_INFINITY;
+  private resendIntervalMs: number;
+  /** Rows published and not yet acknowledged, and whether each is a first send. */
+  private readonly flying = new Map<string, boolean>();
   private inFlight = 0;
   private scheduled = false;
   private acked: string[] = [];
   private flushScheduled = false;
   private lastEvictCheck = Number.NEGATIVE_INFINITY;
-  readonly stats: DrainerStats = { inFlight: 0, sent: 0, evicted: 0 };
+  readonly stats: DrainerStats;
 
   constructor(
     private readonly source: OutboxSource,
     private readonly opts: DrainerOptions,
     private readonly clock: LinkClock,
     private readonly log: LinkLogger,
-  ) {}
+  ) {
+    this.resendIntervalMs = opts.resendAfterMs;
+    this.stats = {
+      inFlight: 0,
+      sent: 0,
+      resent: 0,
+      evicted: 0,
+      resendIntervalMs: opts.resendAfterMs,
+    };
+  }
 
   /** A fresh connection: everything owed goes again, unreceipted critical rows included. */
   attach(publish: PublishRow): void {
@@ -57,6 +86,7 @@ export class OutboxDrainer {
     this.publish = publish;
     this.afterSeq = 0;
     this.resendBefore = Number.POSITIVE_INFINITY;
+    this.startResendPass();
     this.inFlight = 0;
     this.flying.clear();
     this.kick();
@@ -66,16 +96,51 @@ export class OutboxDrainer {
     this.generation++;
     this.publish = null;
     this.afterSeq = 0;
+    this.resendPass = false;
     this.inFlight = 0;
     this.flying.clear();
     this.stats.inFlight = 0;
   }
 
-  /** Start a pass from the oldest row again: critical rows unreceipted for too long are re-sent. */
+  /**
+   * Start a pass from the oldest row again (the safety net for rows written without a kick); when a
+   * re-send is due, critical rows sent at least `resendAfterMs` ago and still unreceipted go again.
+   */
   sweep(): void {
+    // A re-send pass still running goes on from where it is: from the start it would send again
+    // what it already re-sent (a re-send leaves sent_at as it was).
+    if (this.resendPass) return this.kick();
     this.afterSeq = 0;
-    this.resendBefore = this.clock.now() - this.opts.resendAfterMs;
+    const now = this.clock.now();
+    if (now >= this.nextResendAt) {
+      this.resendBefore = now - this.opts.resendAfterMs;
+      this.startResendPass();
+    }
     this.kick();
+  }
+
+  /** The cloud answered: it is up, so re-sends go back to the base interval. */
+  cloudHeard(): void {
+    if (this.resendIntervalMs === this.opts.resendAfterMs) return;
+    this.resendIntervalMs = this.stats.resendIntervalMs = this.opts.resendAfterMs;
+    // Give it one base interval to receipt what the broker queued for it while it was away.
+    this.nextResendAt = Math.min(this.nextResendAt, this.clock.now() + this.opts.resendAfterMs);
+  }
+
+  private startResendPass(): void {
+    this.resendPass = true;
+    this.resentInPass = 0;
+  }
+
+  /** A pass reached the end of the owed rows. */
+  private endPass(): void {
+    this.resendBefore = Number.NEGATIVE_INFINITY;
+    if (!this.resendPass) return;
+    this.resendPass = false;
+    if (this.resentInPass === 0) return; // nothing was overdue: look again at the next sweep
+    this.nextResendAt = this.clock.now() + this.resendIntervalMs;
+    this.resendIntervalMs = Math.min(this.resendIntervalMs * 2, RESEND_MAX_MS);
+    this.stats.resendIntervalMs = this.resendIntervalMs;
   }
 
   /** Ask for a drain soon; many kicks in one tick coalesce into one pass. */
@@ -125,17 +190,22 @@ export class OutboxDrainer {
         this.resendBefore,
       );
       if (rows.length === 0) {
-        // The pass reached the end: from now on only new rows (and the next sweep's overdue ones).
-        this.resendBefore = Number.NEGATIVE_INFINITY;
+        // The pass reached the end: from now on only new rows (and the next due sweep's).
+        this.endPass();
         break;
       }
       for (const row of rows) {
         this.afterSeq = row.seq;
         if (this.flying.has(row.eventId)) continue;
-        this.flying.add(row.eventId);
+        const first = row.sentAt === null;
+        if (!first) {
+          this.resentInPass++;
+          this.stats.resent++;
+        }
+        this.flying.set(row.eventId, first);
         this.inFlight++;
         publish(row).then(
-          () => this.onAck(gen, row.eventId),
+          () => this.onAck(gen, row.eventId, first),
           (err: unknown) => {
             if (gen !== this.generation) return;
             // The connection is going away; the reconnect starts again from the oldest owed row.
@@ -147,15 +217,17 @@ export class OutboxDrainer {
     this.stats.inFlight = this.inFlight;
   }
 
-  private onAck(gen: number, eventId: string): void {
-    if (gen !== this.generation) {
-      // Acked on a connection we already gave up on: still true that the broker has it.
-      this.acked.push(eventId);
-    } else {
+  private onAck(gen: number, eventId: string, first: boolean): void {
+    if (gen === this.generation) {
       this.inFlight--;
       this.flying.delete(eventId);
-      this.acked.push(eventId);
+    } // else: acked on a connection we already gave up on; still true that the broker has it.
+    if (!first) {
+      // A re-send: the row already carries its first send; nothing to write.
+      if (gen === this.generation) this.kick();
+      return;
     }
+    this.acked.push(eventId);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flushAcks());

@@ -64,6 +64,9 @@ export interface LinkState {
   oldestUnsentAt: number | null;
   inFlight: number;
   eventsSent: number;
+  /** Unreceipted critical events published again, and the wait between re-send passes now. */
+  eventsResent: number;
+  resendIntervalMs: number;
   evictedTelemetry: number;
   commandsApplied: number;
   duplicates: number;
@@ -214,6 +217,8 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       oldestUnsentAt: backlog.oldestCreatedAt,
       inFlight: this.drainer.stats.inFlight,
       eventsSent: this.drainer.stats.sent,
+      eventsResent: this.drainer.stats.resent,
+      resendIntervalMs: this.drainer.stats.resendIntervalMs,
       evictedTelemetry: this.drainer.stats.evicted,
       commandsApplied: this.s.commandsApplied,
       duplicates: this.s.duplicates,
@@ -368,6 +373,8 @@ export class SyncLink extends EventEmitter<LinkEvents> {
           void publishOn(this.pub, client, 'results', body).catch(() => undefined);
         }
         this.watchSnapshotChunks(out);
+        // An authentic message from the cloud (not a rejection, not a broker redelivery): it is up.
+        if (out.kind !== 'rejected' && out.kind !== 'duplicate') this.drainer.cloudHeard();
         // A new need (a gap, a resync) is asked for at once; the requester repeats it until healed.
         if (out.resync || this.deps.sink.snapshotNeeded())
           this.requests.poke(out.resync && out.msgId ? { inReplyTo: out.msgId } : {});
