@@ -43,7 +43,11 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
   };
 }
 
-export async function waitFor(fn: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+export async function waitFor(
+  fn: () => boolean,
+  what: string,
+  timeoutMs = Number(process.env.BENCH_WAIT_MS ?? 120_000),
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!fn()) {
     if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);

@@ -67,7 +67,7 @@ export class Outbox {
       'INSERT INTO outbox (event_id, type, class, payload, created_at) VALUES (?, ?, ?, ?, ?)',
     );
     this.unsent = db.prepare<[number, number], OutboxRow>(
-      'SELECT * FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?',
+      'SELECT * FROM outbox WHERE sent_at IS NULL AND receipted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?',
     );
     // The first send only: a re-send of an unreceipted critical event writes nothing (the drainer
     // spaces re-sends in memory), so a cloud that stays silent costs no flash wear.
@@ -79,18 +79,22 @@ export class Outbox {
          AND (sent_at IS NULL OR (class = 'critical' AND sent_at <= ?))
        ORDER BY seq LIMIT ?`,
     );
-    this.receiptStmt = db.prepare<[number, number, number]>(
-      `UPDATE outbox SET receipted_at = ?, sent_at = coalesce(sent_at, receipted_at)
+    // A receipt may overtake the PUBACK's mark: a receipted row counts as sent. (The right-hand
+    // side of SET sees the old row, so `coalesce(sent_at, receipted_at)` left sent_at NULL and the
+    // row counted as owed for ever.) Rows left so by that mistake: see the backlog's filter below.
+    this.receiptStmt = db.prepare<[number, number, number, number]>(
+      `UPDATE outbox SET receipted_at = ?, sent_at = coalesce(sent_at, ?)
        WHERE seq BETWEEN ? AND ? AND receipted_at IS NULL`,
     );
     this.unreceiptedStmt = db.prepare<[], { n: number }>(
       `SELECT count(*) AS n FROM outbox WHERE receipted_at IS NULL AND class = 'critical'`,
     );
     this.countStmt = db.prepare<[], { n: number; oldest: number | null }>(
-      'SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL',
+      `SELECT count(*) AS n, min(created_at) AS oldest FROM outbox
+       WHERE sent_at IS NULL AND receipted_at IS NULL`,
     );
     this.oldestStmt = db.prepare<[], { seq: number }>(
-      'SELECT seq FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1',
+      'SELECT seq FROM outbox WHERE sent_at IS NULL AND receipted_at IS NULL ORDER BY seq LIMIT 1',
     );
     this.evictStmt = db.prepare<[number]>(
       `DELETE FROM outbox WHERE seq IN (
@@ -128,7 +132,7 @@ export class Outbox {
   /** The cloud has these events (inclusive seq ranges): they are never sent again. */
   receipt(ranges: readonly (readonly [number, number])[], at: number): number {
     let n = 0;
-    for (const [from, to] of ranges) n += this.receiptStmt.run(at, from, to).changes;
+    for (const [from, to] of ranges) n += this.receiptStmt.run(at, at, from, to).changes;
     return n;
   }
 

@@ -142,3 +142,25 @@ describe('re-sends of unreceipted events', () => {
     expect(u.published.slice(n).some((p) => p.seq === 2)).toBe(false);
   });
 });
+
+describe('a receipt that overtakes the PUBACK', () => {
+  it('regression: a row receipted before its send was marked is not owed for ever', async () => {
+    // Found by the sync bench ("timed out waiting for outbox drained"): under a burst the cloud's
+    // receipt was applied before the setImmediate that marks PUBACKed rows; the receipt's
+    // `sent_at = coalesce(sent_at, receipted_at)` read the old (NULL) receipted_at, the later mark
+    // found the row receipted, and the row stayed in the backlog with sent_at NULL.
+    const u = setup(2);
+    u.store.tx(() => u.store.outbox.receipt([[1, 2]], 7));
+    expect(u.store.db.prepare('SELECT sent_at AS s FROM outbox ORDER BY seq').all()).toEqual([
+      { s: 7 },
+      { s: 7 },
+    ]);
+    expect(u.store.outbox.backlog().count).toBe(0);
+    await u.attach();
+    expect(u.published).toEqual([]);
+    // A row left so by the old statement is not counted as owed either.
+    u.store.tx(() => u.store.outbox.add('clock.trusted', { source: 'old' }, 0));
+    u.store.db.prepare('UPDATE outbox SET receipted_at = 9 WHERE seq = 3').run();
+    expect(u.store.outbox.backlog()).toEqual({ count: 0, oldestCreatedAt: null });
+  });
+});
