@@ -4,9 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 function readVersion(): string {
-  // dist/agent/version.js and agent/version.ts both sit two levels below the package root.
+  // agent/version.ts and dist/agent/version.js sit one and two levels below the package root; in
+  // the bundled command line (scripts/bundle.mjs) this code runs from dist/agent/cli/main.js.
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['..', '../..']) {
+  for (const up of ['..', '../..', '../../..']) {
     try {
       const pkg = JSON.parse(readFileSync(join(here, up, 'package.json'), 'utf8')) as {
         name?: string;

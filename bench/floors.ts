@@ -206,14 +206,26 @@ export const AGENT_DEPS = [
   'node-cron',
 ];
 
-/** RSS (MB) of a node process that imported `imports` and then sat idle, with the given flags. */
+/**
+ * What every time-zone computation costs a process once: ICU's zone and locale data, embedded in
+ * the node binary, paged in by the first Intl.DateTimeFormat with a timeZone (temporal-polyfill's
+ * offsets, which keep DST exact). The agent does it at start; so do these floors.
+ */
+const TIME_ZONE_USE =
+  "new Intl.DateTimeFormat('en-US', { timeZone: 'Europe/Berlin', hour: 'numeric' }).format(0);";
+
+/**
+ * RSS (MB) of a node process that imported `imports` (and, with `timeZones`, formatted one date in
+ * a time zone) and then sat idle, with the given flags.
+ */
 export async function idleNodeRss(
   flags: string[],
   imports: string[],
   settleMs = 3000,
+  timeZones = false,
 ): Promise<number> {
   const code = `${imports.map((m) => `await import(${JSON.stringify(m)});`).join('')}
-process.stdout.write('up\\n'); setTimeout(() => {}, 600000);`;
+${timeZones ? TIME_ZONE_USE : ''} process.stdout.write('up\\n'); setTimeout(() => {}, 600000);`;
   const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', code], {
     cwd: process.cwd(),
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -247,18 +259,20 @@ export async function nodeStartFloor(flags: string[], n = 7): Promise<number> {
 }
 
 /**
- * Bare Node's RSS and start time with the launcher's flags, and Node with the agent's dependencies
- * loaded (without and with mqtt.js): the memory floors.
+ * Bare Node's RSS and start time with the launcher's flags; Node that used one time zone (what exact
+ * DST costs any program); and that plus the agent's dependencies loaded (without and with mqtt.js):
+ * the memory floors.
  */
 export async function nodeFloors(flags: string[]): Promise<Figures> {
-  const med = async (imports: string[]) => {
+  const med = async (imports: string[], timeZones = true) => {
     const v: number[] = [];
-    for (let i = 0; i < 3; i++) v.push(await idleNodeRss(flags, imports));
+    for (let i = 0; i < 5; i++) v.push(await idleNodeRss(flags, imports, 3000, timeZones));
     return round(median(v), 1);
   };
   return {
     floor_node_start_ms: await nodeStartFloor(flags),
-    floor_node_rss_mb: await med([]),
+    floor_node_rss_mb: await med([], false),
+    floor_node_tz_rss_mb: await med([]),
     floor_node_deps_rss_mb: await med(AGENT_DEPS),
     floor_node_deps_mqtt_rss_mb: await med([...AGENT_DEPS, 'mqtt']),
   };

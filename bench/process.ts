@@ -70,13 +70,22 @@ async function stopChild(child: ChildProcess): Promise<void> {
 function procStat(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  // The anonymous part: what the process allocated (heaps), not the pages of the node binary and
+  // libraries it mapped (clean, file-backed, reclaimable under memory pressure).
+  const anonKb = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
-  return { rssMb: rssKb / 1024, cpuTicks: ticks, writeBytes: writeBytes(pid) };
+  return {
+    rssMb: rssKb / 1024,
+    anonMb: anonKb / 1024,
+    cpuTicks: ticks,
+    writeBytes: writeBytes(pid),
+  };
 }
 
 interface Idle {
   rssMb: number;
+  anonMb: number;
   cpuMsPerMin: number;
   writeKbPerH: number;
   coldMs: number;
@@ -94,6 +103,7 @@ async function idleFigures(configPath: string): Promise<Idle> {
   const perMin = 60_000 / IDLE_WINDOW_MS;
   return {
     rssMb: b.rssMb,
+    anonMb: b.anonMb,
     cpuMsPerMin: ((b.cpuTicks - a.cpuTicks) / hz) * 1000 * perMin,
     writeKbPerH: ((b.writeBytes - a.writeBytes) / 1024) * perMin * 60,
     coldMs,
@@ -163,6 +173,7 @@ export async function processFigures(
     cold_start_10k_bookings_ms: round(plain.coldMs),
     rss_idle_10k_bookings_mb: round(plain.rssMb, 1),
     rss_idle_10k_bookings_mqtt_mb: round(linked.rssMb, 1),
+    rss_anon_idle_10k_bookings_mqtt_mb: round(linked.anonMb, 1),
     idle_cpu_ms_per_min: round(plain.cpuMsPerMin),
     idle_cpu_ms_per_min_mqtt: round(linked.cpuMsPerMin),
     idle_disk_write_window_kb_per_h: round(plain.writeKbPerH, 1),
