@@ -9,7 +9,9 @@
 // the function that threw. The rest of dist/ stays as tsc wrote it (the cloud CLI, the bench, the
 // conformance kit import it module by module).
 import { build } from 'esbuild';
+import console from 'node:console';
 import { cpSync, readFileSync, rmSync } from 'node:fs';
+import process from 'node:process';
 
 const entry = 'dist/agent/cli/main.js';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
