@@ -62,6 +62,8 @@ const PREMIUM_TYPES: ReadonlySet<NumberType> = new Set<NumberType>([
 const E164 = /^\+[1-9]\d{1,14}$/;
 /** A bare service/short number as dialled locally (112, 116117, 4636). */
 const SHORT_CODE = /^\d{2,6}$/;
+/** Decisions remembered per policy (cleared when full: a unit dials a few dozen numbers). */
+const DECISION_CACHE = 1024;
 
 /** Reason a callee is not a valid E.164 number, or null. For input validation of bookings. */
 export function validateCallee(number: string): string | null {
@@ -84,6 +86,7 @@ function minutesOfDay(hhmm: string): number {
 
 export class DialPolicy {
   readonly config: DialPolicyConfig;
+  private readonly decided = new Map<string, DialDecision>();
   private readonly allowlist: ReadonlySet<string>;
   private readonly countries: ReadonlySet<string>;
 
@@ -100,7 +103,18 @@ export class DialPolicy {
    * trimming: the string that is checked is the string that is dialled (as its normalised form).
    */
   checkNumber(number: string): DialDecision {
-    const num = typeof number === 'string' ? number : '';
+    // A pure function of the number and this policy's fixed config; libphonenumber's parse is the
+    // dearest step of applying a booking (a 500-booking batch usually names a handful of callees).
+    const key = typeof number === 'string' ? number : '';
+    const hit = this.decided.get(key);
+    if (hit) return hit;
+    if (this.decided.size >= DECISION_CACHE) this.decided.clear();
+    const decision = Object.freeze(this.decide(key));
+    this.decided.set(key, decision);
+    return decision;
+  }
+
+  private decide(num: string): DialDecision {
     const masked = maskPhone(num);
     let target: { e164: string; country: string };
 
