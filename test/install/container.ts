@@ -200,7 +200,12 @@ export class BootedContainer {
       .out.split('\n')
       .filter(Boolean);
     for (const k of kids) {
-      const comm = readFileSync(`/proc/${k}/comm`, 'utf8').trim();
+      let comm: string;
+      try {
+        comm = readFileSync(`/proc/${k}/comm`, 'utf8').trim();
+      } catch {
+        continue; // a short-lived child of nspawn that exited since pgrep listed it
+      }
       if (comm === 'systemd') return Number(k);
     }
     return 0;
