@@ -10,7 +10,7 @@
 // conformance kit import it module by module).
 import { build } from 'esbuild';
 import console from 'node:console';
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import process from 'node:process';
 
 const entry = 'dist/agent/cli/main.js';
@@ -42,8 +42,10 @@ await build({
   },
 });
 
-// Files the bundled code reads beside itself (import.meta.url is now the bundle's).
-cpSync('dist/agent/store/migrations', 'dist/agent/cli/migrations', { recursive: true });
-cpSync('dist/agent/diagnostics/page.html', 'dist/agent/cli/page.html');
+// The SQL migrations and the diagnostics page stay where copy-assets put them, once: the bundled
+// code looks in ../store/migrations and ../diagnostics/ (agent/store/db.ts, diagnostics/page.ts),
+// so an upgrade that adds a migration file is seen. Remove copies an older build left here.
+rmSync('dist/agent/cli/migrations', { recursive: true, force: true });
+rmSync('dist/agent/cli/page.html', { force: true });
 // tsc's source map described the file this one replaced.
 rmSync(`${entry}.map`, { force: true });

@@ -5,7 +5,7 @@
  * style (by hash) and requests to this unit.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export interface Page {
   html: string;
@@ -20,8 +20,11 @@ function hashes(html: string, tag: 'script' | 'style'): string[] {
 }
 
 export function loadPage(): Page {
-  // page.html sits next to this module in the source tree and in dist/ (scripts/copy-assets.mjs).
-  const html = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
+  // page.html sits next to this module in the source tree and in dist/ (scripts/copy-assets.mjs);
+  // the bundled command line (dist/agent/cli/main.js) finds it in ../diagnostics/.
+  const beside = new URL('./page.html', import.meta.url);
+  const file = existsSync(beside) ? beside : new URL('../diagnostics/page.html', import.meta.url);
+  const html = readFileSync(file, 'utf8');
   const csp = [
     "default-src 'none'",
     `script-src ${hashes(html, 'script').join(' ')}`,

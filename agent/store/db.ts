@@ -10,6 +10,7 @@ import {
   closeSync,
   mkdirSync,
   openSync,
+  existsSync,
   readdirSync,
   readFileSync,
   statSync,
@@ -31,7 +32,18 @@ export interface Migration {
   sql: string;
 }
 
-const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+/**
+ * agent/store/migrations beside this module (source tree, tsc's dist/); from the bundled command
+ * line (dist/agent/cli/main.js, scripts/bundle.mjs) the same directory is ../store/migrations. One
+ * copy in the package: an upgrade's new migration is found whichever way the code was loaded.
+ */
+function defaultMigrationsDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const beside = join(here, 'migrations');
+  return existsSync(beside) ? beside : join(here, '..', 'store', 'migrations');
+}
+
+const migrationsDir = defaultMigrationsDir();
 
 /** The numbered migrations shipped with this build, in order. */
 export function loadMigrations(dir = migrationsDir): Migration[] {
