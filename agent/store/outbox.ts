@@ -66,8 +66,12 @@ export class Outbox {
     this.insert = db.prepare(
       'INSERT INTO outbox (event_id, type, class, payload, created_at) VALUES (?, ?, ?, ?, ?)',
     );
+    // The never-sent rows are read and counted through their own partial index: SQLite would
+    // otherwise pick outbox_unreceipted and walk every sent-but-unreceipted row (4 ms per drain
+    // sweep with 20,000 of them: 140 ms/min of idle CPU with the link on, issue 14).
     this.unsent = db.prepare<[number, number], OutboxRow>(
-      'SELECT * FROM outbox WHERE sent_at IS NULL AND receipted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?',
+      `SELECT * FROM outbox INDEXED BY outbox_unsent
+       WHERE sent_at IS NULL AND receipted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`,
     );
     // The first send only: a re-send of an unreceipted critical event writes nothing (the drainer
     // spaces re-sends in memory), so a cloud that stays silent costs no flash wear.
@@ -90,15 +94,17 @@ export class Outbox {
       `SELECT count(*) AS n FROM outbox WHERE receipted_at IS NULL AND class = 'critical'`,
     );
     this.countStmt = db.prepare<[], { n: number; oldest: number | null }>(
-      `SELECT count(*) AS n, min(created_at) AS oldest FROM outbox
+      `SELECT count(*) AS n, min(created_at) AS oldest FROM outbox INDEXED BY outbox_unsent
        WHERE sent_at IS NULL AND receipted_at IS NULL`,
     );
     this.oldestStmt = db.prepare<[], { seq: number }>(
-      'SELECT seq FROM outbox WHERE sent_at IS NULL AND receipted_at IS NULL ORDER BY seq LIMIT 1',
+      `SELECT seq FROM outbox INDEXED BY outbox_unsent
+       WHERE sent_at IS NULL AND receipted_at IS NULL ORDER BY seq LIMIT 1`,
     );
     this.evictStmt = db.prepare<[number]>(
       `DELETE FROM outbox WHERE seq IN (
-         SELECT seq FROM outbox WHERE sent_at IS NULL AND class = 'telemetry' ORDER BY seq LIMIT ?)`,
+         SELECT seq FROM outbox INDEXED BY outbox_unsent
+         WHERE sent_at IS NULL AND class = 'telemetry' ORDER BY seq LIMIT ?)`,
     );
     this.listStmt = db.prepare<[number], OutboxRow>(
       'SELECT * FROM outbox ORDER BY seq DESC LIMIT ?',
@@ -126,6 +132,10 @@ export class Outbox {
    * every critical one sent at or before `resendBefore` that the cloud has not receipted yet.
    */
   owed(limit: number, afterSeq: number, resendBefore: number): OutboxEvent[] {
+    // No re-send due (the drainer's usual pass, every few seconds): only never-sent rows, found
+    // through the partial index. The general statement scans every unreceipted row.
+    if (resendBefore === Number.NEGATIVE_INFINITY)
+      return this.unsent.all(afterSeq, limit).map(toEvent);
     return this.owedStmt.all(afterSeq, resendBefore, limit).map(toEvent);
   }
 

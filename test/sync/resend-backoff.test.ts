@@ -164,3 +164,26 @@ describe('a receipt that overtakes the PUBACK', () => {
     expect(u.store.outbox.backlog()).toEqual({ count: 0, oldestCreatedAt: null });
   });
 });
+
+describe('the drain sweep with a large unreceipted backlog', () => {
+  it('reads and counts never-sent rows through their own index, not every unreceipted row', async () => {
+    // Found by the bench: with 20,000 sent-but-unreceipted rows SQLite walked outbox_unreceipted
+    // on every sweep (every 5 s) and every backlog count — 140 ms/min of idle CPU with the link on.
+    const u = setup(2000);
+    u.store.db.prepare('UPDATE outbox SET sent_at = 0').run(); // sent, never receipted
+    u.store.tx(() => u.store.outbox.add('clock.trusted', { source: 'new' }, 1));
+    // No re-send due: only the new row is owed, and the backlog counts it alone.
+    const owed = u.store.outbox.owed(10, 0, Number.NEGATIVE_INFINITY);
+    expect(owed.map((r) => r.seq)).toEqual([2001]);
+    expect(u.store.outbox.backlog().count).toBe(1);
+    for (const name of ['unsent', 'countStmt', 'oldestStmt', 'evictStmt']) {
+      const stmt = Reflect.get(u.store.outbox, name) as { source: string };
+      const plan = u.store.db
+        .prepare(`EXPLAIN QUERY PLAN ${stmt.source}`)
+        .all(...(name === 'unsent' ? [0, 10] : name === 'evictStmt' ? [10] : [])) as {
+        detail: string;
+      }[];
+      expect(plan.map((p) => p.detail).join('; '), name).toContain('outbox_unsent');
+    }
+  });
+});
