@@ -119,8 +119,10 @@ function provision(dir: string, n: number): void {
   applierFor(store, new SystemClock(), policy).applier.apply(upserts(bookings), {
     source: 'bench',
   });
-  // Steady state: the cloud already has the provisioning results (a unit that rebooted after
-  // syncing). The backlog drain itself is measured by the sync bench (outbox_drain_events_per_s).
+  // Steady state after syncing: the provisioning results were sent, and — the harder case — not
+  // receipted (a cloud that is away): the idle figures with the link on include what 20,000
+  // unreceipted rows cost the drain sweeps. The drain itself is the sync bench's
+  // outbox_drain_events_per_s.
   store.db.prepare('UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL').run(Date.now());
   store.close();
 }
