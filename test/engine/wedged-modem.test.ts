@@ -15,11 +15,17 @@ afterEach(async () => {
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 const MIN = 60_000;
 
+/** An engine whose modem never reports the end of a call to +4915111…; every other call answers. */
+async function wedgedEngine() {
+  const engine = await startEngine();
+  engine.modem.setRule('+4915111*', { outcome: 'hang' });
+  engine.modem.setRule('*', { outcome: 'answer', answerAfterMs: 100, hangupAfterMs: 100 });
+  return engine;
+}
+
 describe('a wedged modem', () => {
   it('regression: after a call that never ends, the next booking still dials on time', async () => {
-    e = await startEngine();
-    e.modem.setRule('+4915111*', { outcome: 'hang' });
-    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 100, hangupAfterMs: 100 });
+    e = await wedgedEngine();
     const call = { ringTimeoutSec: 10, maxDurationSec: 30, retry: { maxAttempts: 1 } };
     e.apply([
       upsert(
@@ -46,9 +52,7 @@ describe('a wedged modem', () => {
   // Found by a 1,000-run soak of the lifecycle model (seed 7): a cancel reached a call on a modem
   // that ignores the hang-up, and the call ran on to its deadline, 49 s after the cancel.
   it('regression: a cancel reaches a call the modem will not hang up: cut after a short grace', async () => {
-    e = await startEngine();
-    e.modem.setRule('+4915111*', { outcome: 'hang' });
-    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 100, hangupAfterMs: 100 });
+    e = await wedgedEngine();
     const call = { ringTimeoutSec: 30, maxDurationSec: 60, retry: { maxAttempts: 3 } };
     e.apply([
       upsert(
