@@ -54,9 +54,7 @@ export class OutboxDrainer {
   private resendPass = false;
   private resentInPass = 0;
   private nextResendAt = Number.NEGATIVE_INFINITY;
-  private resendIntervalMs: number;
-  /** Rows published and not yet acknowledged, and whether each is a first send. */
-  private readonly flying = new Map<string, boolean>();
+  private readonly flying = new Set<string>();
   private inFlight = 0;
   private scheduled = false;
   private acked: string[] = [];
@@ -70,7 +68,6 @@ export class OutboxDrainer {
     private readonly clock: LinkClock,
     private readonly log: LinkLogger,
   ) {
-    this.resendIntervalMs = opts.resendAfterMs;
     this.stats = {
       inFlight: 0,
       sent: 0,
@@ -121,8 +118,8 @@ export class OutboxDrainer {
 
   /** The cloud answered: it is up, so re-sends go back to the base interval. */
   cloudHeard(): void {
-    if (this.resendIntervalMs === this.opts.resendAfterMs) return;
-    this.resendIntervalMs = this.stats.resendIntervalMs = this.opts.resendAfterMs;
+    if (this.stats.resendIntervalMs === this.opts.resendAfterMs) return;
+    this.stats.resendIntervalMs = this.opts.resendAfterMs;
     // Give it one base interval to receipt what the broker queued for it while it was away.
     this.nextResendAt = Math.min(this.nextResendAt, this.clock.now() + this.opts.resendAfterMs);
   }
@@ -138,9 +135,8 @@ export class OutboxDrainer {
     if (!this.resendPass) return;
     this.resendPass = false;
     if (this.resentInPass === 0) return; // nothing was overdue: look again at the next sweep
-    this.nextResendAt = this.clock.now() + this.resendIntervalMs;
-    this.resendIntervalMs = Math.min(this.resendIntervalMs * 2, RESEND_MAX_MS);
-    this.stats.resendIntervalMs = this.resendIntervalMs;
+    this.nextResendAt = this.clock.now() + this.stats.resendIntervalMs;
+    this.stats.resendIntervalMs = Math.min(this.stats.resendIntervalMs * 2, RESEND_MAX_MS);
   }
 
   /** Ask for a drain soon; many kicks in one tick coalesce into one pass. */
@@ -202,7 +198,7 @@ export class OutboxDrainer {
           this.resentInPass++;
           this.stats.resent++;
         }
-        this.flying.set(row.eventId, first);
+        this.flying.add(row.eventId);
         this.inFlight++;
         publish(row).then(
           () => this.onAck(gen, row.eventId, first),
