@@ -58,6 +58,7 @@ export class Outbox {
   private readonly owedStmt;
   private readonly receiptStmt;
   private readonly unreceiptedStmt;
+  private readonly seqFloorStmt;
 
   constructor(
     private readonly db: Db,
@@ -105,6 +106,12 @@ export class Outbox {
       `DELETE FROM outbox WHERE seq IN (
          SELECT seq FROM outbox INDEXED BY outbox_unsent
          WHERE sent_at IS NULL AND class = 'telemetry' ORDER BY seq LIMIT ?)`,
+    );
+    // AUTOINCREMENT keeps its high-water mark in sqlite_sequence (a row appears with the first
+    // insert): raising it makes the next event's seq follow `floor`.
+    this.seqFloorStmt = db.prepare<[number]>(
+      `INSERT INTO sqlite_sequence (name, seq)
+       SELECT 'outbox', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')`,
     );
     this.listStmt = db.prepare<[number], OutboxRow>(
       'SELECT * FROM outbox ORDER BY seq DESC LIMIT ?',
@@ -167,6 +174,16 @@ export class Outbox {
   /** Drop the oldest unsent telemetry to keep the backlog bounded; critical events are never dropped. */
   evictTelemetry(count: number): number {
     return this.evictStmt.run(count).changes;
+  }
+
+  /**
+   * The next event's seq is above `floor` (a store recovered from corruption continues after the
+   * damaged one's sequence, agent/store/corrupt-recovery.ts). Only for an outbox that never had a
+   * row: a sequence is never lowered or moved under rows that exist.
+   */
+  continueAfter(floor: number): void {
+    const n = this.seqFloorStmt.run(floor).changes;
+    if (n !== 1) throw new Error('outbox sequence already started; it is never moved');
   }
 
   recent(limit = 50): OutboxEvent[] {

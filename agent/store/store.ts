@@ -58,6 +58,7 @@ export class Store {
       // The fresh store knows no bookings: ask the cloud for all of them, and say what happened.
       store.tx(() => {
         store.meta.set(SNAPSHOT_NEEDED_KEY, 'recovered_from_corruption');
+        store.outbox.continueAfter(recovered.outboxSeqFloor);
         store.outbox.add(
           'store.recovered_from_corruption',
           { ...recovered, at: new Date(recovered.at).toISOString() },

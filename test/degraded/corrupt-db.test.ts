@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
 import { MigrationError } from '../../agent/store/db.js';
-import { SNAPSHOT_NEEDED_KEY } from '../../agent/store/corrupt-recovery.js';
+import { SNAPSHOT_NEEDED_KEY, seqFloorFileOf } from '../../agent/store/corrupt-recovery.js';
 import { Agent } from '../../agent/app.js';
 import { FakeClock } from '../../agent/clock.js';
 import { parseConfig } from '../../agent/config/config.js';
@@ -124,6 +124,76 @@ describe('degraded mode: corrupted database at start', () => {
       'store.recovered_from_corruption',
     );
     await agent.stop();
+  });
+
+  // Found by test/sync/outbox-delivery.model.test.ts: the fresh store began its outbox at seq 1
+  // again, so a receipt still queued for the damaged store's row 1 marked the recovery event as
+  // stored by a cloud that never saw it. The sequence continues; it is never reused.
+  it("the fresh store continues the damaged store's outbox sequence when its file can be read", async () => {
+    const dir = tempDir();
+    const path = await storeWithBooking(dir);
+    const before = Store.open(path);
+    const used = (
+      before.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as {
+        seq: number;
+      }
+    ).seq;
+    const page = (
+      before.db
+        .prepare("SELECT rootpage AS p FROM sqlite_master WHERE name = 'bookings'")
+        .get() as {
+        p: number;
+      }
+    ).p;
+    const seqPage = (
+      before.db
+        .prepare("SELECT rootpage AS p FROM sqlite_master WHERE name = 'sqlite_sequence'")
+        .get() as { p: number }
+    ).p;
+    before.db.pragma('wal_checkpoint(TRUNCATE)');
+    before.close();
+    expect(used).toBeGreaterThan(0);
+    expect(page).not.toBe(seqPage);
+    // One table's page damaged (found by quick_check); sqlite_sequence still readable.
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, (page - 1) * 4096);
+    closeSync(fd);
+    const store = open(path);
+    try {
+      expect(store.recoveredFromCorruption).toMatchObject({
+        previousOutboxSeq: used,
+        outboxSeqFloor: used,
+      });
+      const [ev] = store.outbox.pending(10);
+      expect(ev).toMatchObject({ type: 'store.recovered_from_corruption', seq: used + 1 });
+      expect(ev!.payload).toMatchObject({ previousOutboxSeq: used, outboxSeqFloor: used });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('an unreadable damaged file: the sequence jumps past the clock, and past an earlier guess at the same clock', async () => {
+    const dir = tempDir();
+    const path = await storeWithBooking(dir);
+    writeFileSync(path, Buffer.alloc(64 * 1024, 0x5a));
+    rmSync(`${path}-wal`, { force: true });
+    const first = open(path);
+    const [ev1] = first.outbox.pending(1);
+    expect(first.recoveredFromCorruption?.previousOutboxSeq).toBeNull();
+    expect(ev1?.seq).toBe(T0 + 1);
+    first.close();
+    // Damaged again, unreadable again, and the clock reads what it read last time (a unit
+    // without a real-time clock boots at the same time after every power cut).
+    writeFileSync(path, Buffer.alloc(64 * 1024, 0x5b));
+    rmSync(`${path}-wal`, { force: true });
+    const second = open(path);
+    try {
+      const [ev2] = second.outbox.pending(1);
+      expect(ev2?.seq).toBe(T0 + 2 ** 40 + 1);
+      expect(readFileSync(seqFloorFileOf(path), 'utf8')).toBe(`${T0 + 2 ** 40}\n`);
+    } finally {
+      second.close();
+    }
   });
 
   it('a failed migration is not corruption: still refused, the file stays where it was', () => {
