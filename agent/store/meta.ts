@@ -45,4 +45,9 @@ export const META = {
   /** The newest `sentAt` of an accepted cloud message: the freshness reference of an untrusted clock. */
   newestCloudSentAt: 'newest_cloud_sent_at',
   unitId: 'unit_id',
+  /**
+   * Connects so far, written by the link (sync/link/link.ts CONNECT_COUNT_KEY, the same key): named
+   * here because a store recovered from corruption carries it over (agent/store/recovery-floors.ts).
+   */
+  connectCount: 'mqtt_connect_count',
 } as const;

@@ -3,7 +3,7 @@
  * every component gets it through its constructor.
  */
 import { openDb, type Db, type OpenOptions } from './db.js';
-import { MetaStore } from './meta.js';
+import { META, MetaStore } from './meta.js';
 import { Outbox } from './outbox.js';
 import { BookingsRepo } from './bookings-repo.js';
 import { RunsRepo } from './runs-repo.js';
@@ -58,7 +58,8 @@ export class Store {
       // The fresh store knows no bookings: ask the cloud for all of them, and say what happened.
       store.tx(() => {
         store.meta.set(SNAPSHOT_NEEDED_KEY, 'recovered_from_corruption');
-        store.outbox.continueAfter(recovered.outboxSeqFloor);
+        store.outbox.continueAfter(recovered.floors.outboxSeq);
+        store.meta.set(META.connectCount, recovered.floors.connectCount);
         store.outbox.add(
           'store.recovered_from_corruption',
           { ...recovered, at: new Date(recovered.at).toISOString() },

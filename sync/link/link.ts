@@ -28,6 +28,7 @@ import { redactUrl, unitClientOptions } from './mqtt-options.js';
 import { envelopeFor, publishOn, publishRow, statusBody, type Publisher } from './publish.js';
 import { SnapshotRequester } from './snapshot-requests.js';
 
+/** Also named in agent/store/meta.ts (META.connectCount): a recovered store carries it over. */
 export const CONNECT_COUNT_KEY = 'mqtt_connect_count';
 /** Safety net for outbox rows written without a kick, and the receipt re-send sweep. */
 const POLL_MS = 5000;

@@ -18,7 +18,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
 import { MigrationError } from '../../agent/store/db.js';
-import { SNAPSHOT_NEEDED_KEY, seqFloorFileOf } from '../../agent/store/corrupt-recovery.js';
+import { SNAPSHOT_NEEDED_KEY } from '../../agent/store/corrupt-recovery.js';
+import { META } from '../../agent/store/meta.js';
+import { floorsFileOf } from '../../agent/store/recovery-floors.js';
+import { CONNECT_COUNT_KEY } from '../../sync/link/link.js';
 import { Agent } from '../../agent/app.js';
 import { FakeClock } from '../../agent/clock.js';
 import { parseConfig } from '../../agent/config/config.js';
@@ -129,7 +132,7 @@ describe('degraded mode: corrupted database at start', () => {
   // Found by test/sync/outbox-delivery.model.test.ts: the fresh store began its outbox at seq 1
   // again, so a receipt still queued for the damaged store's row 1 marked the recovery event as
   // stored by a cloud that never saw it. The sequence continues; it is never reused.
-  it("the fresh store continues the damaged store's outbox sequence when its file can be read", async () => {
+  it("the fresh store continues the damaged store's outbox sequence and connect count when its file can be read", async () => {
     const dir = tempDir();
     const path = await storeWithBooking(dir);
     const before = Store.open(path);
@@ -150,6 +153,7 @@ describe('degraded mode: corrupted database at start', () => {
         .prepare("SELECT rootpage AS p FROM sqlite_master WHERE name = 'sqlite_sequence'")
         .get() as { p: number }
     ).p;
+    before.tx(() => before.meta.set(META.connectCount, 57));
     before.db.pragma('wal_checkpoint(TRUNCATE)');
     before.close();
     expect(used).toBeGreaterThan(0);
@@ -160,27 +164,35 @@ describe('degraded mode: corrupted database at start', () => {
     closeSync(fd);
     const store = open(path);
     try {
-      expect(store.recoveredFromCorruption).toMatchObject({
-        previousOutboxSeq: used,
-        outboxSeqFloor: used,
-      });
+      const carried = {
+        previous: { outboxSeq: used, connectCount: 57 },
+        floors: { outboxSeq: used, connectCount: 57 },
+      };
+      expect(store.recoveredFromCorruption).toMatchObject(carried);
       const [ev] = store.outbox.pending(10);
       expect(ev).toMatchObject({ type: 'store.recovered_from_corruption', seq: used + 1 });
-      expect(ev!.payload).toMatchObject({ previousOutboxSeq: used, outboxSeqFloor: used });
+      expect(ev!.payload).toMatchObject(carried);
+      // The next connect is the 58th: its `online` ranks above the damaged store's last `lost`.
+      expect(CONNECT_COUNT_KEY).toBe(META.connectCount);
+      expect(store.meta.getNumber(CONNECT_COUNT_KEY)).toBe(57);
     } finally {
       store.close();
     }
   });
 
-  it('an unreadable damaged file: the sequence jumps past the clock, and past an earlier guess at the same clock', async () => {
+  it('an unreadable damaged file: sequence and connect count jump past the clock, and past an earlier guess at the same clock', async () => {
     const dir = tempDir();
     const path = await storeWithBooking(dir);
     writeFileSync(path, Buffer.alloc(64 * 1024, 0x5a));
     rmSync(`${path}-wal`, { force: true });
     const first = open(path);
     const [ev1] = first.outbox.pending(1);
-    expect(first.recoveredFromCorruption?.previousOutboxSeq).toBeNull();
+    expect(first.recoveredFromCorruption?.previous).toEqual({
+      outboxSeq: null,
+      connectCount: null,
+    });
     expect(ev1?.seq).toBe(T0 + 1);
+    expect(first.meta.getNumber(META.connectCount)).toBe(Math.floor(T0 / 1000));
     first.close();
     // Damaged again, unreadable again, and the clock reads what it read last time (a unit
     // without a real-time clock boots at the same time after every power cut).
@@ -190,7 +202,11 @@ describe('degraded mode: corrupted database at start', () => {
     try {
       const [ev2] = second.outbox.pending(1);
       expect(ev2?.seq).toBe(T0 + 2 ** 40 + 1);
-      expect(readFileSync(seqFloorFileOf(path), 'utf8')).toBe(`${T0 + 2 ** 40}\n`);
+      expect(second.meta.getNumber(META.connectCount)).toBe(Math.floor(T0 / 1000) + 2 ** 30);
+      expect(JSON.parse(readFileSync(floorsFileOf(path), 'utf8'))).toEqual({
+        outboxSeq: T0 + 2 ** 40,
+        connectCount: Math.floor(T0 / 1000) + 2 ** 30,
+      });
     } finally {
       second.close();
     }

@@ -22,8 +22,8 @@
  * - at most `window` publishes are unacknowledged on a connection;
  * - the cloud sees first copies in sequence order.
  * At the end (and as a step) the cloud answers: once the drain has reached the end of the outbox,
- * within one base interval (the longest re-send wait if the cloud had nothing to say) everything
- * critical is receipted and nothing is owed.
+ * within two base intervals (plus the longest re-send wait if the cloud had nothing to say)
+ * everything critical is receipted and nothing is owed.
  *
  * CI runs OUTBOX_MODEL_RUNS (default 80) sequences from a fixed seed; raise it for a soak.
  */
@@ -601,9 +601,11 @@ class CloudAnswers implements Cmd {
       expect(i, 'the drain reaches the end of the outbox').toBeLessThan(100);
       await advance(w, SWEEP_MS, pump);
     }
-    // ... then, heard from, the next re-send pass is at most one base interval away; not heard
-    // (nothing to say), at most the longest wait between passes.
-    await advance(w, (heard ? 0 : RESEND_MAX_MS) + BASE_MS + 2 * SWEEP_MS, pump);
+    // ... then, heard from, every row is re-sent at most two base intervals after its last send: a
+    // pass re-sends what was sent at least one base interval before it, and passes come one base
+    // interval apart once the cloud is heard (a row sent just after a pass waits for the next but
+    // one). Not heard (it had nothing to say): the longest wait between passes comes first.
+    await advance(w, (heard ? 0 : RESEND_MAX_MS) + 2 * BASE_MS + 2 * SWEEP_MS, pump);
     noteTaken(m, w);
     check(m, w, this.toString());
     const owed = w
@@ -697,7 +699,7 @@ describe('outbound delivery (model-based, real outbox and drainer, injected cloc
     ]);
   });
 
-  it('the cloud heard again after hours of silence: what it lost meanwhile is sent within one base interval', async () => {
+  it('the cloud heard again after hours of silence: what it lost meanwhile is sent again within two base intervals', async () => {
     await runSequence([
       new Add('critical', 1),
       new Ack(1),
@@ -712,5 +714,19 @@ describe('outbound delivery (model-based, real outbox and drainer, injected cloc
 
   it('a re-send pass is not restarted by the sweeps while it waits for acks', async () => {
     await runSequence([new Add('critical', 8), new Silence(30 * 60_000)]);
+  });
+
+  // Found by a soak of the model (seed 13): the bound first claimed one base interval; a row sent
+  // just after a re-send pass is not yet due at the next one and goes at the one after.
+  it('regression: a row sent just after a re-send pass goes at the pass after next', async () => {
+    await runSequence([
+      new Add('critical', 1),
+      new CloudAnswers(false),
+      new Add('critical', 2),
+      new Ack(1),
+      new Silence(SWEEP_MS),
+      new CloudLoses(2),
+      new Connect(),
+    ]);
   });
 });
