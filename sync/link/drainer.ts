@@ -1,10 +1,11 @@
 /**
  * Drains the outbox to the broker: rows in seq order, QoS 1, at most `window` unacknowledged at a
  * time, each row marked sent when its PUBACK arrives (rule 6). A critical row stays owed until the
- * cloud receipts it (docs/protocol.md "Receipts"): after a reconnect every unreceipted critical row
- * is sent again, oldest first, and a sweep every few seconds re-sends those sent at least
- * `resendAfterMs` ago — so a broker that loses a message it acknowledged loses nothing. The cloud
- * de-duplicates by event id; first copies arrive in order.
+ * cloud receipts it (docs/protocol.md "Receipts"): after a reconnect on which the broker kept no
+ * session every unreceipted critical row is sent again, oldest first, and re-send passes (checked
+ * at every sweep, the first one `resendAfterMs` after start) re-send those sent at least
+ * `resendAfterMs` ago — so a broker that loses a message it acknowledged, or a cloud that loses
+ * one it read, loses nothing. The cloud de-duplicates by event id; first copies arrive in order.
  *
  * Re-sends back off while the cloud stays silent: after a pass that re-sent anything the next one
  * waits the re-send interval, which doubles up to RESEND_MAX_MS and drops back to `resendAfterMs`
@@ -53,7 +54,8 @@ export class OutboxDrainer {
   /** Whether this pass may re-send (a reconnect's or a due sweep's) and how many it re-sent. */
   private resendPass = false;
   private resentInPass = 0;
-  private nextResendAt = Number.NEGATIVE_INFINITY;
+  /** The first re-send pass comes one interval after start (set in the constructor). */
+  private nextResendAt: number;
   private readonly flying = new Set<string>();
   private inFlight = 0;
   private scheduled = false;
@@ -68,6 +70,7 @@ export class OutboxDrainer {
     private readonly clock: LinkClock,
     private readonly log: LinkLogger,
   ) {
+    this.nextResendAt = clock.now() + opts.resendAfterMs;
     this.stats = {
       inFlight: 0,
       sent: 0,
@@ -77,13 +80,24 @@ export class OutboxDrainer {
     };
   }
 
-  /** A fresh connection: everything owed goes again, unreceipted critical rows included. */
-  attach(publish: PublishRow): void {
+  /**
+   * A fresh connection. `resendAll` (the broker kept no session for us: it may have lost what it
+   * had acknowledged) sends every unreceipted critical row again at once. Otherwise the broker
+   * still holds what it acknowledged: only never-sent rows go now, and re-sends keep their
+   * schedule — a cellular link that drops ten times an hour must not send the whole unreceipted
+   * backlog ten times an hour.
+   */
+  attach(publish: PublishRow, resendAll: boolean): void {
     this.generation++;
     this.publish = publish;
     this.afterSeq = 0;
-    this.resendBefore = Number.POSITIVE_INFINITY;
-    this.startResendPass();
+    if (resendAll) {
+      this.resendBefore = Number.POSITIVE_INFINITY;
+      this.startResendPass();
+    } else {
+      this.resendBefore = Number.NEGATIVE_INFINITY;
+      this.resendPass = false;
+    }
     this.inFlight = 0;
     this.flying.clear();
     this.kick();

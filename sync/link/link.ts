@@ -328,7 +328,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
       }
     }
     this.requests.poke({ force: true });
-    this.drainer.attach((row) => publishRow(this.pub, client, row));
+    this.drainer.attach((row) => publishRow(this.pub, client, row), !connack.sessionPresent);
     this.scheduleHeartbeat(0);
   }
 

@@ -145,12 +145,14 @@ class World {
       silentLogger,
     );
     this.store.onOutboxCommit(() => this.drainer.kick());
-    if (this.connected) this.attach();
+    // A restart reconnects to a broker that kept the unit's session.
+    if (this.connected) this.attach(false);
   }
 
-  attach(): void {
+  /** `resendAll`: the broker kept no session for the unit (first connect, or it lost its state). */
+  attach(resendAll: boolean): void {
     const gen = this.gen;
-    this.drainer.attach((row) => this.publish(row, gen));
+    this.drainer.attach((row) => this.publish(row, gen), resendAll);
   }
 
   private publish(row: OutboxRow, gen: number): Promise<void> {
@@ -198,10 +200,10 @@ class World {
     }
   }
 
-  connect(): void {
+  connect(resendAll = false): void {
     if (this.connected) return;
     this.connected = true;
-    this.attach();
+    this.attach(resendAll);
   }
 
   /** The cloud reads the n oldest messages the broker holds for it, stores them, and receipts. */
@@ -482,7 +484,7 @@ class BrokerLosesState implements Cmd {
     w.drop(0);
     w.brokerQueue = [];
     w.receipts = [];
-    if (was) w.connect();
+    if (was) w.connect(true);
     await settle();
     check(m, w, this.toString());
   }
@@ -662,7 +664,7 @@ async function runSequence(cmds: Iterable<Cmd>): Promise<void> {
   await closeWorld();
   const w = (world = new World());
   const model: Model = { added: new Map(), telemetryTaken: new Set() };
-  w.connect();
+  w.connect(true);
   await fc.asyncModelRun(() => ({ model, real: w }), cmds);
   await new CloudAnswers(true).run(model, w);
   await closeWorld();

@@ -57,10 +57,11 @@ function setup(rows = 3) {
     published,
     settle,
     changes,
-    attach: async () => {
+    /** A connection; `resendAll` as when the broker kept no session for the unit. */
+    attach: async (resendAll = true) => {
       drainer.attach(async (row) => {
         published.push({ seq: row.seq, at: t });
-      });
+      }, resendAll);
       await settle();
     },
     /** Advance the clock in sweep steps up to `until`, sweeping as the link's poll does. */
@@ -140,6 +141,47 @@ describe('re-sends of unreceipted events', () => {
     expect(u.published.slice(n).map((p) => p.seq)).toEqual([1, 3]);
     await u.runUntil(12 * 3_600_000);
     expect(u.published.slice(n).some((p) => p.seq === 2)).toBe(false);
+  });
+});
+
+describe('a reconnect on which the broker kept the session', () => {
+  it('sends only never-sent rows; re-sends keep their schedule (a flapping link costs nothing)', async () => {
+    const u = setup(3);
+    await u.attach();
+    await u.runUntil(30 * SWEEP_MS); // 150 s: the first re-send pass went at 120 s
+    /** When rows 1–3 (sent at 0) were published again. */
+    const resends = () => [
+      ...new Set(u.published.filter((p) => p.seq <= 3 && p.at > 0).map((p) => p.at)),
+    ];
+    expect(resends()).toEqual([BASE_MS]);
+    // The cellular link drops and comes back ten times in 50 s, the session kept each time.
+    for (let i = 0; i < 10; i++) {
+      u.drainer.detach();
+      await u.attach(false);
+      await u.runUntil(u.now() + SWEEP_MS);
+    }
+    expect(resends()).toEqual([BASE_MS]);
+    // A row written meanwhile goes at once on the next connection.
+    u.store.tx(() => u.store.outbox.add('clock.trusted', { source: 'new' }, u.now()));
+    u.drainer.detach();
+    await u.attach(false);
+    expect(u.published.at(-1)).toEqual({ seq: 4, at: 200_000 });
+    // The next pass comes at its time (120 s after the first; then the wait doubles), and the new
+    // row, sent 40 s before it, is not yet due in it.
+    await u.runUntil(2 * BASE_MS);
+    expect(resends()).toEqual([BASE_MS, 2 * BASE_MS]);
+    expect(u.published.filter((p) => p.at === 2 * BASE_MS).map((p) => p.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('the first re-send pass after a start comes one interval later, not at the first sweep', async () => {
+    const u = setup(2);
+    u.store.db.prepare('UPDATE outbox SET sent_at = 0').run(); // sent before a restart
+    await u.attach(false);
+    expect(u.published).toEqual([]);
+    await u.runUntil(BASE_MS - SWEEP_MS);
+    expect(u.published).toEqual([]);
+    await u.runUntil(BASE_MS);
+    expect(u.published.map((p) => p.seq)).toEqual([1, 2]);
   });
 });
 
