@@ -31,6 +31,11 @@ export interface DrainerOptions {
   resendAfterMs: number;
   /** Wraps a group of markSent calls in one transaction (one disk flush for many PUBACKs). */
   transaction?: <T>(fn: () => T) => T;
+  /**
+   * Keeps "a re-send-all is owed" across restarts (written only when a session was lost and when
+   * that re-send completes): a restart in the middle must not let newer rows overtake it.
+   */
+  resendAllOwed?: { load(): boolean; save(owed: boolean): void };
 }
 
 export interface DrainerStats {
@@ -53,6 +58,13 @@ export class OutboxDrainer {
   private resendBefore = Number.POSITIVE_INFINITY;
   /** Whether this pass may re-send (a reconnect's or a due sweep's) and how many it re-sent. */
   private resendPass = false;
+  /**
+   * A pass re-sending every unreceipted row (after a session was lost) has not finished: it is
+   * done once it reached the end of the outbox and the broker acknowledged each of its re-sends.
+   */
+  private resendAllOwed = false;
+  private resendAllReachedEnd = false;
+  private resendAllUnacked = 0;
   private resentInPass = 0;
   /** The first re-send pass comes one interval after start (set in the constructor). */
   private nextResendAt: number;
@@ -71,6 +83,7 @@ export class OutboxDrainer {
     private readonly log: LinkLogger,
   ) {
     this.nextResendAt = clock.now() + opts.resendAfterMs;
+    this.resendAllOwed = opts.resendAllOwed?.load() ?? false;
     this.stats = {
       inFlight: 0,
       sent: 0,
@@ -91,7 +104,13 @@ export class OutboxDrainer {
     this.generation++;
     this.publish = publish;
     this.afterSeq = 0;
-    if (resendAll) {
+    // A re-send-all pass that a drop cut short is owed until it reaches the end, also on a
+    // connection that finds its session: otherwise rows behind the cut would go first and the
+    // cloud's first copies arrive out of order (found by test/sync/outbox-delivery.model.test.ts).
+    if (resendAll && !this.resendAllOwed) this.setResendAllOwed(true);
+    this.resendAllReachedEnd = false;
+    this.resendAllUnacked = 0;
+    if (this.resendAllOwed) {
       this.resendBefore = Number.POSITIVE_INFINITY;
       this.startResendPass();
     } else {
@@ -145,6 +164,10 @@ export class OutboxDrainer {
 
   /** A pass reached the end of the owed rows. */
   private endPass(): void {
+    if (this.resendBefore === Number.POSITIVE_INFINITY) {
+      this.resendAllReachedEnd = true;
+      this.resendAllDone();
+    }
     this.resendBefore = Number.NEGATIVE_INFINITY;
     if (!this.resendPass) return;
     this.resendPass = false;
@@ -208,6 +231,8 @@ export class OutboxDrainer {
         this.afterSeq = row.seq;
         if (this.flying.has(row.eventId)) continue;
         const first = row.sentAt === null;
+        const ofResendAll = !first && this.resendBefore === Number.POSITIVE_INFINITY;
+        if (ofResendAll) this.resendAllUnacked++;
         if (!first) {
           this.resentInPass++;
           this.stats.resent++;
@@ -215,7 +240,7 @@ export class OutboxDrainer {
         this.flying.add(row.eventId);
         this.inFlight++;
         publish(row).then(
-          () => this.onAck(gen, row.eventId, first),
+          () => this.onAck(gen, row.eventId, first, ofResendAll),
           (err: unknown) => {
             if (gen !== this.generation) return;
             // The connection is going away; the reconnect starts again from the oldest owed row.
@@ -227,10 +252,31 @@ export class OutboxDrainer {
     this.stats.inFlight = this.inFlight;
   }
 
-  private onAck(gen: number, eventId: string, first: boolean): void {
+  /** The re-send-all is complete once it reached the end and every re-send of it was acked. */
+  private resendAllDone(): void {
+    if (this.resendAllOwed && this.resendAllReachedEnd && this.resendAllUnacked === 0)
+      this.setResendAllOwed(false);
+  }
+
+  private setResendAllOwed(owed: boolean): void {
+    this.resendAllOwed = owed;
+    try {
+      this.opts.resendAllOwed?.save(owed);
+    } catch (err) {
+      // A busy or full disk: the flag lives on in memory (only a restart meanwhile forgets it).
+      if (!isStorageFull(err) && !isRetryableStorage(err)) throw err;
+      this.log.warn({ err, owed }, 'could not record the re-send-all state');
+    }
+  }
+
+  private onAck(gen: number, eventId: string, first: boolean, ofResendAll: boolean): void {
     if (gen === this.generation) {
       this.inFlight--;
       this.flying.delete(eventId);
+      if (ofResendAll) {
+        this.resendAllUnacked--;
+        this.resendAllDone();
+      }
     } // else: acked on a connection we already gave up on; still true that the broker has it.
     if (!first) {
       // A re-send: the row already carries its first send; nothing to write.

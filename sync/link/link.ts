@@ -30,6 +30,8 @@ import { SnapshotRequester } from './snapshot-requests.js';
 
 /** Also named in agent/store/meta.ts (META.connectCount): a recovered store carries it over. */
 export const CONNECT_COUNT_KEY = 'mqtt_connect_count';
+/** 1 while a re-send of every unreceipted event (after a lost session) has not completed. */
+const RESEND_ALL_OWED_KEY = 'outbox_resend_all_owed';
 /** Safety net for outbox rows written without a kick, and the receipt re-send sweep. */
 const POLL_MS = 5000;
 const SUBSCRIBED: readonly InboundChannel[] = ['cmd', 'snapshot', 'control', 'receipts'];
@@ -127,6 +129,10 @@ export class SyncLink extends EventEmitter<LinkEvents> {
         maxRows: this.cfg.outboxMaxRows,
         resendAfterMs: this.cfg.resendAfterSec * 1000,
         transaction: deps.transaction,
+        resendAllOwed: {
+          load: () => deps.meta.getNumber(RESEND_ALL_OWED_KEY) === 1,
+          save: (owed) => deps.meta.set(RESEND_ALL_OWED_KEY, owed ? 1 : 0),
+        },
       },
       deps.clock,
       this.log,
