@@ -95,7 +95,7 @@ export interface OutboxSource {
   /** Owed rows after `afterSeq`: never sent, or critical, unreceipted and sent at or before `resendBefore`. */
   owed(limit: number, afterSeq: number, resendBefore: number): OutboxRow[];
   /** Record the first send of a row (a re-send writes nothing); false if it was already marked. */
-  markSent(eventId: string, at: number): boolean;
+  markSent(seq: number, at: number): boolean;
   backlog(): { count: number; oldestCreatedAt: number | null };
   unreceipted(): number;
   evictTelemetry(count: number): number;

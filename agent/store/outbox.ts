@@ -76,8 +76,8 @@ export class Outbox {
     );
     // The first send only: a re-send of an unreceipted critical event writes nothing (the drainer
     // spaces re-sends in memory), so a cloud that stays silent costs no flash wear.
-    this.markSentStmt = db.prepare<[number, string]>(
-      'UPDATE outbox SET sent_at = ? WHERE event_id = ? AND sent_at IS NULL AND receipted_at IS NULL',
+    this.markSentStmt = db.prepare<[number, number]>(
+      'UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL AND receipted_at IS NULL',
     );
     this.owedStmt = db.prepare<[number, number, number], OutboxRow>(
       `SELECT * FROM outbox WHERE seq > ? AND receipted_at IS NULL
@@ -158,8 +158,9 @@ export class Outbox {
     return this.unreceiptedStmt.get()!.n;
   }
 
-  markSent(eventId: string, at: number): boolean {
-    return this.markSentStmt.run(at, eventId).changes === 1;
+  /** Record the first send of the row with this seq (by seq: event_id has no index, 0005). */
+  markSent(seq: number, at: number): boolean {
+    return this.markSentStmt.run(at, seq).changes === 1;
   }
 
   backlog(): { count: number; oldestCreatedAt: number | null } {

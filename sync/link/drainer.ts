@@ -68,10 +68,11 @@ export class OutboxDrainer {
   private resentInPass = 0;
   /** The first re-send pass comes one interval after start (set in the constructor). */
   private nextResendAt: number;
-  private readonly flying = new Set<string>();
+  /** Seqs of rows published on this connection and not acknowledged yet. */
+  private readonly flying = new Set<number>();
   private inFlight = 0;
   private scheduled = false;
-  private acked: string[] = [];
+  private acked: number[] = [];
   private flushScheduled = false;
   private lastEvictCheck = Number.NEGATIVE_INFINITY;
   readonly stats: DrainerStats;
@@ -229,7 +230,7 @@ export class OutboxDrainer {
       }
       for (const row of rows) {
         this.afterSeq = row.seq;
-        if (this.flying.has(row.eventId)) continue;
+        if (this.flying.has(row.seq)) continue;
         const first = row.sentAt === null;
         const ofResendAll = !first && this.resendBefore === Number.POSITIVE_INFINITY;
         if (ofResendAll) this.resendAllUnacked++;
@@ -237,10 +238,10 @@ export class OutboxDrainer {
           this.resentInPass++;
           this.stats.resent++;
         }
-        this.flying.add(row.eventId);
+        this.flying.add(row.seq);
         this.inFlight++;
         publish(row).then(
-          () => this.onAck(gen, row.eventId, first, ofResendAll),
+          () => this.onAck(gen, row.seq, first, ofResendAll),
           (err: unknown) => {
             if (gen !== this.generation) return;
             // The connection is going away; the reconnect starts again from the oldest owed row.
@@ -269,10 +270,10 @@ export class OutboxDrainer {
     }
   }
 
-  private onAck(gen: number, eventId: string, first: boolean, ofResendAll: boolean): void {
+  private onAck(gen: number, seq: number, first: boolean, ofResendAll: boolean): void {
     if (gen === this.generation) {
       this.inFlight--;
-      this.flying.delete(eventId);
+      this.flying.delete(seq);
       if (ofResendAll) {
         this.resendAllUnacked--;
         this.resendAllDone();
@@ -283,7 +284,7 @@ export class OutboxDrainer {
       if (gen === this.generation) this.kick();
       return;
     }
-    this.acked.push(eventId);
+    this.acked.push(seq);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flushAcks());
@@ -292,13 +293,13 @@ export class OutboxDrainer {
 
   private flushAcks(): void {
     this.flushScheduled = false;
-    const ids = this.acked;
+    const seqs = this.acked;
     this.acked = [];
     const at = this.clock.now();
     let sent = 0;
     const mark = () => {
       sent = 0;
-      for (const id of ids) if (this.source.markSent(id, at)) sent++;
+      for (const seq of seqs) if (this.source.markSent(seq, at)) sent++;
     };
     try {
       if (this.opts.transaction) this.opts.transaction(mark);
@@ -308,8 +309,8 @@ export class OutboxDrainer {
       // full): the rows stay unsent, the marks are tried again, and the cloud de-duplicates a
       // row sent twice by its eventId. Anything else is a bug: let it fail loudly.
       if (!isStorageFull(err) && !isRetryableStorage(err)) throw err;
-      this.acked = [...ids, ...this.acked];
-      this.log.warn({ err, rows: ids.length }, 'outbox rows sent but not marked; trying again');
+      this.acked = [...seqs, ...this.acked];
+      this.log.warn({ err, rows: seqs.length }, 'outbox rows sent but not marked; trying again');
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         this.clock.setTimeout(() => this.flushAcks(), STORAGE_RETRY_MS);

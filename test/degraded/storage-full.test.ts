@@ -32,6 +32,9 @@ function commandMessage(unitId: string, seq: number, commands: unknown[]): Buffe
 
 /** Cap the file a few pages above its size: small writes fit, a big batch does not. */
 function nearlyFull(e: Engine, headroomPages: number): void {
+  // A full disk leaves no free pages inside the file either: a migration that rebuilt a table
+  // (0005) leaves some on the freelist, and SQLite writes into those without growing the file.
+  e.agent.store.db.exec('VACUUM');
   const pages = e.agent.store.db.pragma('page_count', { simple: true }) as number;
   e.agent.store.db.pragma(`max_page_count = ${pages + headroomPages}`);
 }
