@@ -64,7 +64,8 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/[-:.]/g, '');
 }
 
-function fsyncPath(path: string): void {
+/** fsync a file or a directory by path (a rename is durable once its directory is). */
+export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);

@@ -18,8 +18,10 @@
  * a clock that reads no later (a unit without a real-time clock boots at the same time after every
  * power cut): then `jump` past what that recovery recorded beside the database.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { fsyncPath } from './backup.js';
 import { META } from './meta.js';
 
 export interface Counters {
@@ -96,12 +98,16 @@ export function recoveryFloors(dbPath: string, previous: ReadCounters, atMs: num
         ? Math.max(p, last)
         : Math.max(SPEC[k].fromClock(atMs), last > 0 ? last + SPEC[k].jump : 0);
   }
-  const fd = openSync(file, 'w');
+  // Written aside and renamed: a power cut mid-write leaves the old record, never half of one.
+  const tmp = `${file}.partial`;
+  const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, `${JSON.stringify(floors)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  renameSync(tmp, file);
+  fsyncPath(dirname(file));
   return floors;
 }
