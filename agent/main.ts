@@ -144,7 +144,10 @@ async function startLink(
     outbox: store.outbox,
     meta: store.meta,
     clock,
-    transaction: (fn) => store.tx(fn),
+    // Sent marks commit crash-safe but unflushed (synchronous=NORMAL): one a power cut loses only
+    // means that row is sent again and the cloud de-duplicates it; a FULL flush per PUBACK batch
+    // sat in every round trip (sync_roundtrip_p50 1.46 → 1.23 ms, issue 14).
+    transaction: (fn) => store.txLight(fn),
     health: () => ({
       clockTrusted: agent.clockState()?.trusted ?? null,
       modem: agent.modem.status().state,

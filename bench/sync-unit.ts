@@ -28,7 +28,7 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
     outbox: store.outbox,
     meta: store.meta,
     clock,
-    transaction: (fn) => store.tx(fn),
+    transaction: (fn) => store.txLight(fn), // as agent/main.ts wires it
   });
   return {
     store,

@@ -29,7 +29,10 @@ export interface DrainerOptions {
   maxRows: number;
   /** A critical row sent this long ago without a receipt is sent again. */
   resendAfterMs: number;
-  /** Wraps a group of markSent calls in one transaction (one disk flush for many PUBACKs). */
+  /**
+   * Wraps a group of markSent calls in one transaction. A lost mark only means a row sent again
+   * (the cloud de-duplicates), so it need not be flushed (agent/main.ts: store.txLight).
+   */
   transaction?: <T>(fn: () => T) => T;
   /**
    * Keeps "a re-send-all is owed" across restarts (written only when a session was lost and when

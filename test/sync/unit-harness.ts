@@ -50,7 +50,7 @@ export function startUnit(url: string, opts: UnitOptions = {}) {
     outbox: store.outbox,
     meta: store.meta,
     clock,
-    transaction: (fn) => store.tx(fn),
+    transaction: (fn) => store.txLight(fn), // as agent/main.ts wires it
   });
   store.onOutboxCommit(() => link.kick());
   return {

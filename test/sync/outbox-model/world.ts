@@ -110,7 +110,7 @@ export class World {
         window: WINDOW,
         maxRows: 100_000,
         resendAfterMs: BASE_MS,
-        transaction: (fn) => this.store.tx(fn),
+        transaction: (fn) => this.store.txLight(fn), // as agent/main.ts wires it
         // As the link keeps it: in the store's meta table.
         resendAllOwed: {
           load: () => this.store.meta.getNumber('outbox_resend_all_owed') === 1,
