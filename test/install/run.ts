@@ -79,7 +79,7 @@ const OPERATOR = {
   },
 };
 
-function bookingFile(id: string, atMs: number): string {
+function bookingFile(id: string, atMs: number, extra: Record<string, unknown> = {}): string {
   const at = new Date(Math.ceil(atMs / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   return JSON.stringify({
     commands: [
@@ -92,6 +92,7 @@ function bookingFile(id: string, atMs: number): string {
           callee: '+4915123456789',
           agentId: 'companion',
           schedule: { kind: 'once', at },
+          ...extra,
         },
       },
     ],
@@ -292,9 +293,12 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
       'unattended upgrade A → B (apt-get -y, no terminal): new migration, changed defaults',
       async () => {
         // Falls due while the upgrade runs: the old agent places it during the unpack, or the new one
-        // right after its restart, within the catch-up window.
+        // right after its restart, within the catch-up window — or the old one places it and the
+        // upgrade's stop interrupts it (seen once in CI), and the new one retries it. A short
+        // backoff keeps that third case inside the wait below.
+        const retry = { maxAttempts: 3, initialBackoffSec: 5, maxBackoffSec: 5, jitter: 0 };
         c!.exec(
-          `cat > /run/ci/call-2.json <<'EOF'\n${bookingFile('ci-call-upgrade', Date.now() + 3000)}\nEOF`,
+          `cat > /run/ci/call-2.json <<'EOF'\n${bookingFile('ci-call-upgrade', Date.now() + 3000, { retry })}\nEOF`,
         );
         assert.equal(c!.exec('companion-agent apply /run/ci/call-2.json').code, 0);
         before = {
