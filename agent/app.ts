@@ -29,6 +29,7 @@ import { SyncSink } from './sync-sink.js';
 import { ControlHandler } from './controls.js';
 import { TechnicianRevocations } from './technician/revocations.js';
 import { Housekeeping, HousekeepingSchedule } from './housekeeping.js';
+import { ZoneRules } from './schedule/zone.js';
 
 /**
  * What the agent does with an unexpected error while runs or attempts may be live: production logs
@@ -204,6 +205,7 @@ export class Agent {
         clock,
         logger,
         cron: config.retention.schedule,
+        zone: ZoneRules.local(),
         firstRunAfterMs: config.retention.firstRunAfterStartSec * 1000,
       });
       this.r = {

@@ -2,13 +2,14 @@
  * Housekeeping: keeps the store bounded for years (retention by age and count, agent/store/
  * retention.ts) and the WAL small (a checkpoint once the pruning is done), at a quiet hour.
  *
- * The schedule is node-cron (the design card's package): one timer armed for the next match, so an
- * idle unit pays nothing between runs. There is also one run `firstRunAfterStartSec` after start, so
+ * The schedule is a cron expression in the unit's local time (agent/schedule/cron.ts, the parser
+ * bookings use; the design card's node-cron was replaced: its time zone handling loads ICU, ~8 MB
+ * for the life of the process, issue 14). One timer is armed for the next match, so an idle unit
+ * pays nothing between runs. There is also one run `firstRunAfterStartSec` after start, so
  * a unit that is switched off every night still prunes. A run never competes with a call: while the
  * runner is busy it waits and tries again a minute later. Each batch of deletes is its own short
  * transaction, with the event loop free between batches.
  */
-import cron, { type ScheduledTask } from 'node-cron';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import type { Store } from './store/store.js';
@@ -18,6 +19,9 @@ import {
   type RetentionPolicy,
   type RetentionReport,
 } from './store/retention.js';
+import { nextCronMinute, parseHousekeepingCron, type CronSpec } from './schedule/cron.js';
+import { MS_PER_MINUTE } from './schedule/civil.js';
+import type { ZoneRules } from './schedule/zone.js';
 
 export interface HousekeepingReport extends RetentionReport {
   /** WAL frames written back to the database file by the closing checkpoint (-1: not run). */
@@ -120,41 +124,87 @@ export interface HousekeepingScheduleOptions {
   housekeeping: Housekeeping;
   clock: Clock;
   logger: Logger;
-  /** node-cron expression, in the unit's local time. */
+  /** Cron expression (parseHousekeepingCron), in `zone`'s wall-clock time. */
   cron: string;
+  /** The unit's local time zone (localZoneRules()). */
+  zone: ZoneRules;
   firstRunAfterMs: number;
   /** How long to wait when a call is in progress. */
   retryBusyMs?: number;
 }
 
+/** Never sleep longer than this: a wall-clock step (NTP after a boot without RTC) is noticed. */
+const MAX_SLEEP_MS = 3_600_000;
+/** How far ahead a match is searched (a Feb 29 expression can be 8 years away). */
+const SEARCH_MINUTES = 9 * 366 * 1440;
+
+/** The first instant after `now` whose wall-clock minute in `zone` matches, or null if none. */
+export function nextHousekeepingAt(spec: CronSpec, zone: ZoneRules, now: number): number | null {
+  let from = Math.floor(zone.toLocalMs(now) / MS_PER_MINUTE) + 1;
+  const limit = from + SEARCH_MINUTES;
+  for (;;) {
+    const m = nextCronMinute(spec, from, limit);
+    if (m === null) return null;
+    // A minute in a DST gap runs once the clocks have moved on; a repeated one at its first instant.
+    const at = zone.fromLocalMs(m * MS_PER_MINUTE).epochMs;
+    if (at > now) return at;
+    from = m + 1;
+  }
+}
+
 /** The timers around Housekeeping: the cron match, the run after start, the retry while busy. */
 export class HousekeepingSchedule {
-  private task: ScheduledTask | null = null;
+  private cronTimer: unknown = null;
   private timer: unknown = null;
   private stopped = true;
   private readonly log: Logger;
+  private readonly spec: CronSpec;
+  /** The instant the cron timer is for (null: no match ahead). */
+  private dueAt: number | null = null;
 
   constructor(private readonly o: HousekeepingScheduleOptions) {
     this.log = o.logger.child({ component: 'housekeeping' });
+    const parsed = parseHousekeepingCron(o.cron);
+    if (!parsed.ok)
+      throw new RangeError(`housekeeping schedule ${JSON.stringify(o.cron)}: ${parsed.error}`);
+    this.spec = parsed.spec;
   }
 
   start(): void {
     this.stopped = false;
-    // unref: housekeeping must never be what keeps the process alive.
-    this.task = cron.schedule(this.o.cron, () => this.attempt(), {
-      name: 'housekeeping',
-      noOverlap: true,
-      unref: true,
-    });
+    this.armCron();
     this.later(this.o.firstRunAfterMs);
   }
 
   stop(): void {
     this.stopped = true;
-    void this.task?.destroy();
-    this.task = null;
+    this.o.clock.clearTimeout(this.cronTimer);
+    this.cronTimer = null;
     this.o.clock.clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /** When the next scheduled run is due (diagnostics, tests), or null. */
+  nextRunAt(): number | null {
+    return this.dueAt;
+  }
+
+  /** Sleep toward the next match (at most MAX_SLEEP_MS at a time, then look again). */
+  private armCron(): void {
+    if (this.stopped) return;
+    const now = this.o.clock.now();
+    this.dueAt = nextHousekeepingAt(this.spec, this.o.zone, now);
+    if (this.dueAt === null) return;
+    const wait = Math.min(this.dueAt - now, MAX_SLEEP_MS);
+    this.cronTimer = this.o.clock.setTimeout(() => {
+      this.cronTimer = null;
+      if (this.stopped) return;
+      const due = this.dueAt;
+      if (due !== null && this.o.clock.now() >= due) void this.attempt();
+      this.armCron();
+    }, wait);
+    // unref: housekeeping must never be what keeps the process alive.
+    (this.cronTimer as { unref?: () => void } | null)?.unref?.();
   }
 
   private later(ms: number): void {

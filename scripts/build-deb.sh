@@ -133,7 +133,8 @@ chmod 0755 "$PKG_ROOT/DEBIAN/preinst"
 chmod -R u+rwX,go+rX,go-w "$PKG_ROOT"
 
 # 6. Control file. Depends are what the runtime and the native addons link against (libc6,
-# libstdc++6, libgcc-s1: in every Debian), computed by dpkg-shlibdeps; no nodejs.
+# libstdc++6, libgcc-s1: in every Debian), computed by dpkg-shlibdeps; no nodejs. tzdata: the
+# time zone rules bookings are planned with (agent/schedule/tzif.ts reads /usr/share/zoneinfo).
 SHLIB_TMP=$(mktemp -d)
 trap 'rm -rf "$SHLIB_TMP"' EXIT
 mkdir -p "$SHLIB_TMP/debian"
@@ -150,7 +151,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: Companion Devices <devices@companion.invalid>
 Installed-Size: $SIZE_KB
-Depends: $SHLIBS, adduser
+Depends: $SHLIBS, adduser, tzdata
 Recommends: systemd, alsa-utils
 Section: misc
 Priority: optional

@@ -20,6 +20,21 @@ if (readFileSync(entry, 'utf8').includes('__bundleRequire')) {
   process.exit(1);
 }
 
+/**
+ * zod's namespace object carries all of its ~50 message locales (300 KB of the bundle, kept in
+ * memory as source for the life of the process: issue 14); the agent only ever speaks English, the
+ * locale zod registers by default. The locales index then names English alone.
+ */
+const englishOnlyZod = {
+  name: 'english-only-zod',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+      contents: 'export { default as en } from "./en.js";\n',
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: [entry],
   outfile: entry,
@@ -36,6 +51,7 @@ await build({
   // Native addons and what is only ever loaded on demand (systeminformation for the diagnostics
   // system page, dbus-native for the ModemManager driver) stay in node_modules.
   external: ['better-sqlite3', 'serialport', '@homebridge/dbus-native', 'systeminformation'],
+  plugins: [englishOnlyZod],
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: {
     js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);",

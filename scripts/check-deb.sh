@@ -51,6 +51,7 @@ dpkg-deb -e "$DEB" "$TMP/control"
 cat "$TMP/control/control"
 [ ! -s "$TMP/control/conffiles" ] || die "the package has conffiles: $(cat "$TMP/control/conffiles")"
 grep -q '^Depends:.*nodejs' "$TMP/control/control" && die "the package depends on a system nodejs"
+grep -q '^Depends:.*tzdata' "$TMP/control/control" || die "the package must depend on tzdata (agent/schedule/tzif.ts)"
 grep -q '@[A-Z_]*@' "$TMP/control/preinst" && die "preinst has unfilled placeholders"
 for s in preinst postinst prerm postrm; do
     [ -x "$TMP/control/$s" ] || die "$s missing or not executable"

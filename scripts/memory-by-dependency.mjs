@@ -25,12 +25,11 @@ const FLAGS = shebang.split(/\s+/).filter((a) => a.startsWith('--'));
 const DEPS = [
   ['zod', 'schemas (config, bookings, wire contract)'],
   ['libphonenumber-js/max', 'dial policy, masking (max metadata)'],
-  ['temporal-polyfill', 'time zones, recurrence'],
+  ['temporal-polyfill', 'parsing `once.at` instants (zone rules: tzdata, agent/schedule/tzif.ts)'],
   ['pino', 'logs'],
   ['prom-client', 'GET /metrics'],
   ['systeminformation', 'GET /v1/system static facts'],
   ['better-sqlite3', 'the store'],
-  ['node-cron', 'housekeeping schedule'],
   ['mqtt', 'the cloud link (loaded only with mqtt.enabled)'],
   ['serialport', 'AT modem driver (loaded only by hal.modem.driver=at)'],
 ];

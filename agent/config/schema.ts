@@ -3,8 +3,8 @@
  * (hal, mqtt, dial policy, diagnostics) are defined next to the code that uses them and composed
  * here. `version` lets old files be migrated (see migrate.ts).
  */
-import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
+import { parseHousekeepingCron } from '../schedule/cron.js';
 
 export const CONFIG_VERSION = 1;
 
@@ -101,10 +101,20 @@ export const retentionSchema = z
     messages: keepRule(14, 100_000)
       .extend({ rejectedMaxRows: z.number().int().min(100).max(1_000_000).default(2_000) })
       .prefault({}),
-    /** When housekeeping runs (node-cron syntax, the unit's local time); also once after start. */
+    /**
+     * When housekeeping runs: a 5-field cron expression in the unit's local time (node-cron's
+     * 6-field form with one number for the seconds is accepted too); also once after start.
+     */
     schedule: z
       .string()
-      .refine((s) => validCron(s), 'must be a cron expression, e.g. "30 3 * * *"')
+      .superRefine((s, ctx) => {
+        const r = parseHousekeepingCron(s);
+        if (!r.ok)
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a cron expression, e.g. "30 3 * * *": ${r.error}`,
+          });
+      })
       .default('30 3 * * *'),
     /** The first housekeeping run after start, so a unit that is off every night still prunes. */
     firstRunAfterStartSec: z.number().int().min(0).max(86_400).default(600),

@@ -6,16 +6,19 @@
  * execSync children (ip, nmcli...) and blocks the event loop ~120 ms per call; si.fsSize(),
  * si.cpuTemperature(), si.time() and si.system() each run execSync children (10-45 ms blocked);
  * si.versions() spawns 33 processes and blocks up to 400 ms. A blocked loop is a late call, so the
- * schedule uses only what reads /proc without children — si.currentLoad() and si.mem() — and plain
- * Node for the rest: os.networkInterfaces(), fs.statfs() and the sysfs thermal zones. si.osInfo()
+ * schedule reads /proc itself (what si.currentLoad() and si.mem() read) and uses plain Node for the
+ * rest: os.networkInterfaces(), fs.statfs() and the sysfs thermal zones. si.osInfo()
  * and si.cpu() (async children, no execSync in steady state) run once, for the static facts.
  *
  * Idle cost (issue 14): si.currentLoad() runs `cat /proc/stat | grep cpu` through execSync on every
  * call — three children and ~20 ms of blocked loop per refresh, on a unit nobody is looking at — so
- * the load is read from /proc/stat here (the delta between two refreshes). systeminformation itself
- * is imported only for the once-only static facts, then never again.
+ * the load is read from /proc/stat here (the delta between two refreshes), and memory from
+ * /proc/meminfo. systeminformation is loaded only for the once-only static facts (distribution
+ * name, CPU brand) and then dropped from require's cache, so its code and sources (~1.5 MB of heap,
+ * issue 14) are garbage once read; a later refresh loads it again only if those readings failed.
  */
 import { statfsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readdir, readFile, statfs } from 'node:fs/promises';
 import {
   cpus,
@@ -95,6 +98,42 @@ async function interfaces(): Promise<SystemSnapshot['network']> {
     });
   }
   return out;
+}
+
+/** MemTotal and MemAvailable (bytes) from /proc/meminfo, what si.mem() reads. */
+export async function memInfo(): Promise<{ total: number; available: number } | null> {
+  const text = await readFile('/proc/meminfo', 'utf8').catch(() => null);
+  const kb = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text ?? '')?.[1]);
+  const total = kb('MemTotal') * 1024;
+  const available = kb('MemAvailable') * 1024;
+  return Number.isFinite(total) && total > 0 && Number.isFinite(available)
+    ? { total, available }
+    : null;
+}
+
+type SystemInformation = typeof import('systeminformation');
+
+/**
+ * Run `fn` with systeminformation loaded, then drop it (and every file of the package) from
+ * require's cache. It is CommonJS with no dependencies of its own, so nothing else holds it.
+ */
+export async function withSystemInformation<T>(
+  fn: (si: SystemInformation) => Promise<T>,
+): Promise<T> {
+  const require = createRequire(import.meta.url);
+  const path = require.resolve('systeminformation');
+  const root = path.slice(
+    0,
+    path.lastIndexOf('/node_modules/systeminformation/') +
+      '/node_modules/systeminformation/'.length,
+  );
+  try {
+    return await fn(require('systeminformation') as SystemInformation);
+  } finally {
+    for (const key of Object.keys(require.cache))
+      if (key.startsWith(root)) delete require.cache[key];
+  }
 }
 
 /** Busy and total jiffies over all CPUs, from the first line of /proc/stat. */
@@ -251,9 +290,10 @@ export class SystemInfoCache {
     const errors: Record<string, string> = {};
     const s = this.snap;
     if (!this.staticDone) {
-      const { default: si } = await import('systeminformation');
-      const os = await this.read('osInfo', errors, () => si.osInfo());
-      const cpu = await this.read('cpu', errors, () => si.cpu());
+      const [os, cpu] = await withSystemInformation(async (si) => [
+        await this.read('osInfo', errors, () => si.osInfo()),
+        await this.read('cpu', errors, () => si.cpu()),
+      ]);
       if (os) Object.assign(s.host, { hostname: os.hostname, os: os.distro, kernel: os.kernel });
       if (cpu) Object.assign(s.host, { cpuModel: cpu.brand, cores: cpu.cores });
       this.staticDone = os !== undefined && cpu !== undefined;
@@ -261,9 +301,7 @@ export class SystemInfoCache {
     const cpu = await this.read('currentLoad', errors, cpuTimes);
     const loadPercent = loadPercentBetween(this.lastCpu, cpu ?? null);
     if (cpu) this.lastCpu = cpu;
-    const mem = await this.read('mem', errors, async () =>
-      (await import('systeminformation')).default.mem(),
-    );
+    const mem = await this.read('mem', errors, memInfo);
     const disks = await this.read('statfs', errors, () =>
       Promise.all(
         this.o.paths.map(async (path) => {

@@ -3,7 +3,8 @@
  * number to tell calls apart — country code, up to 3 leading national digits, the last 2 — and a
  * fixed run of bullets so the length is not revealed either.
  */
-import { getCountries, getCountryCallingCode } from 'libphonenumber-js';
+// The max build, as the dial policy uses: one metadata set in the process, not two.
+import { getCountries, getCountryCallingCode } from 'libphonenumber-js/max';
 
 const BULLETS = '••• ••';
 

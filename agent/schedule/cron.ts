@@ -235,3 +235,22 @@ export function nextCronMinute(spec: CronSpec, fromMin: number, limitMin: number
   }
   return null;
 }
+
+/**
+ * The housekeeping schedule's grammar: the 5-field cron of booking schedules, or node-cron's 6-field
+ * form (seconds first) when the seconds are one number — what configurations written for node-cron
+ * use; the run then starts at that minute.
+ */
+export function parseHousekeepingCron(
+  expr: string,
+): { ok: true; spec: CronSpec } | { ok: false; error: string } {
+  const fields = typeof expr === 'string' ? expr.trim().split(/\s+/) : [];
+  if (fields.length === 6) {
+    if (!/^\d{1,2}$/.test(fields[0]!) || Number(fields[0]) > 59) {
+      return { ok: false, error: 'a seconds field (6 fields) must be one number 0–59' };
+    }
+    fields.shift();
+  }
+  const r = parseCron(fields.join(' '));
+  return r.ok ? r : { ok: false, error: r.errors.join('; ') };
+}

@@ -1,26 +1,21 @@
 /**
  * Fast, exact wall-clock ⇄ instant conversion for one IANA zone.
  *
- * Temporal (polyfill) is the source of truth for the zone's rules, but each Temporal conversion costs
- * 5–10 µs, and planning converts for every booking. So we ask Temporal once per offset period (the
- * span between two transitions), cache those periods, and convert with arithmetic afterwards. The
- * disambiguation follows the Temporal spec (GetPossibleEpochNanoseconds / DisambiguatePossible...):
+ * The zone's rules come from the system's time zone database (tzif.ts: Debian's tzdata, not ICU —
+ * issue 14's memory budget). We read the offset once per period (the span between two transitions),
+ * cache those periods, and convert with arithmetic afterwards. The disambiguation follows the
+ * Temporal spec (GetPossibleEpochNanoseconds / DisambiguatePossible...):
  *   - a wall time with one instant → that instant;
  *   - a repeated wall time (fall-back) → the earlier instant ('compatible' = 'earlier');
  *   - a wall time in a gap (spring-forward) → moved forward by the gap length ('compatible' =
  *     'later'), and flagged so the caller can apply the skip policy instead.
- * test/schedule/zone.test.ts checks this against Temporal itself for random times in several zones.
+ * test/schedule/zone.test.ts checks this against Temporal itself (ICU's data) for random times in
+ * many zones.
  */
-import { Temporal } from 'temporal-polyfill';
+import { readFileSync } from 'node:fs';
+import { readZoneFile, TzifZone, type Period } from './tzif.js';
 
 const MS_PER_DAY = 86_400_000;
-
-/** One span of constant UTC offset: [start, end) in epoch ms. */
-interface Period {
-  start: number;
-  end: number;
-  offsetMs: number;
-}
 
 export interface WallResolution {
   /** The instant (epoch ms) the wall time fires at under 'compatible' disambiguation. */
@@ -33,17 +28,38 @@ export class ZoneRules {
   /** Sorted, disjoint periods learned so far. */
   private readonly periods: Period[] = [];
 
-  private constructor(readonly zone: string) {}
+  private constructor(
+    readonly zone: string,
+    private readonly source: TzifZone,
+  ) {}
 
-  /** Rules for an IANA zone, or null when Temporal does not know it. */
-  static tryCreate(zone: string): ZoneRules | null {
+  /** Rules for an IANA zone, or null when the system's time zone database does not have it. */
+  static tryCreate(zone: string, dir?: string): ZoneRules | null {
     if (!isIanaZoneName(zone)) return null;
+    const file = readZoneFile(zone, dir);
+    if (!file) return null;
     try {
-      Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(zone);
+      return new ZoneRules(zone, TzifZone.parse(file));
     } catch {
-      return null;
+      return null; // not a zone file (a directory's index, a leap-second file, a damaged file)
     }
-    return new ZoneRules(zone);
+  }
+
+  /**
+   * The unit's own local time (housekeeping's schedule): $TZ when it names a zone, else the file
+   * /etc/localtime links to or holds, else UTC — as glibc reads them.
+   */
+  static local(env: NodeJS.ProcessEnv = process.env, localtime = '/etc/localtime'): ZoneRules {
+    const tz = env.TZ?.replace(/^:/, '');
+    if (tz) {
+      const named = ZoneRules.tryCreate(tz);
+      if (named) return named;
+    }
+    try {
+      return new ZoneRules('localtime', TzifZone.parse(readFileSync(localtime)));
+    } catch {
+      return new ZoneRules('UTC', TzifZone.utc());
+    }
   }
 
   /** UTC offset in ms at an instant. */
@@ -71,12 +87,16 @@ export class ZoneRules {
   fromLocalMs(localMs: number): WallResolution {
     const possible = this.possibleInstants(localMs);
     if (possible.length > 0) return { epochMs: possible[0] as number, inGap: false };
-    // Gap: move the wall time forward by the gap length and take the latest instant there.
-    const gap = this.offsetAt(localMs + MS_PER_DAY) - this.offsetAt(localMs - MS_PER_DAY);
-    const shifted = this.possibleInstants(localMs + gap);
-    const last = shifted[shifted.length - 1];
-    // Only reachable for pathological rules (two transitions within a day); fall back to Temporal.
-    return { epochMs: last ?? this.temporalCompatible(localMs), inGap: true };
+    // Gap: read the wall time with the offset in force before the transition that skipped it, which
+    // moves it forward by the gap's length ('compatible' = 'later'). That period is the last one
+    // whose wall-clock span ended at or before localMs.
+    let p = this.periodAt(localMs - MS_PER_DAY);
+    let before = p;
+    while (p.end <= localMs + MS_PER_DAY) {
+      if (p.end + p.offsetMs <= localMs) before = p;
+      p = this.periodAt(p.end);
+    }
+    return { epochMs: localMs - before.offsetMs, inGap: true };
   }
 
   /** All instants whose wall time equals localMs, ascending (0 in a gap, 2 in a repeat). */
@@ -93,12 +113,7 @@ export class ZoneRules {
     return out.sort((a, b) => a - b);
   }
 
-  private temporalCompatible(localMs: number): number {
-    const iso = new Date(localMs).toISOString().slice(0, 23);
-    return Temporal.PlainDateTime.from(iso).toZonedDateTime(this.zone).epochMilliseconds;
-  }
-
-  /** The cached period containing epochMs; asks Temporal on a miss. */
+  /** The cached period containing epochMs; reads the zone's data on a miss. */
   private periodAt(epochMs: number): Period {
     const ps = this.periods;
     let lo = 0;
@@ -116,18 +131,7 @@ export class ZoneRules {
   }
 
   private loadPeriod(epochMs: number): Period {
-    const zdt = Temporal.Instant.fromEpochMilliseconds(epochMs).toZonedDateTimeISO(this.zone);
-    // 'previous' is strictly before its argument; ask from 1 ms later so a transition exactly at
-    // epochMs counts as this period's start (tzdb transitions are whole seconds).
-    const prev = Temporal.Instant.fromEpochMilliseconds(epochMs + 1)
-      .toZonedDateTimeISO(this.zone)
-      .getTimeZoneTransition('previous');
-    const next = zdt.getTimeZoneTransition('next');
-    return {
-      start: prev ? prev.epochMilliseconds : -Infinity,
-      end: next ? next.epochMilliseconds : Infinity,
-      offsetMs: zdt.offsetNanoseconds / 1e6,
-    };
+    return this.source.periodAt(epochMs);
   }
 }
 

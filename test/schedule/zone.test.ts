@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { Temporal } from 'temporal-polyfill';
 import { ZoneRules, zoneRules } from '../../agent/schedule/zone.js';
 
-// Our cached conversion must agree with Temporal exactly, including gaps and repeats.
+// Our conversion (the system's tzdata, agent/schedule/tzif.ts) must agree exactly with Temporal
+// (ICU's own copy of the data, an independent implementation), including gaps and repeats.
 const ZONES = [
   'Europe/Berlin',
   'America/New_York',
@@ -12,12 +13,26 @@ const ZONES = [
   'Pacific/Apia', // skipped a whole day in Dec 2011
   'America/Santiago',
   'Asia/Kolkata',
+  'Europe/Dublin', // negative DST: "daylight" time in winter
+  'Europe/London',
+  'America/Sao_Paulo', // DST abolished in 2019
+  'Asia/Tehran', // DST abolished in 2022
+  'Pacific/Chatham', // +12:45 / +13:45
+  'Antarctica/Troll', // a 2-hour DST shift
+  'America/Nuuk', // rule times before midnight ("/-2")
+  'Africa/Casablanca', // Ramadan: explicit transitions until 2087
+  'Asia/Kathmandu',
   'UTC',
 ];
 
 const localMs = fc.integer({
   min: Date.UTC(1950, 0, 1) / 60_000,
   max: Date.UTC(2100, 0, 1) / 60_000,
+});
+/** Past every explicit transition: only the files' POSIX footers decide. */
+const farFutureMs = fc.integer({
+  min: Date.UTC(2090, 0, 1) / 60_000,
+  max: Date.UTC(2400, 0, 1) / 60_000,
 });
 
 describe('ZoneRules', () => {
@@ -61,6 +76,24 @@ describe('ZoneRules', () => {
         }
       }
     }
+  });
+
+  it('wall → instant matches Temporal centuries ahead (the footer rules)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ZONES), farFutureMs, (zone, min) => {
+        const lms = min * 60_000;
+        const pdt = Temporal.PlainDateTime.from(new Date(lms).toISOString().slice(0, 19));
+        const zdt = pdt.toZonedDateTime(zone, { disambiguation: 'compatible' });
+        expect(zoneRules(zone)!.fromLocalMs(lms).epochMs).toBe(zdt.epochMilliseconds);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('names are matched case-insensitively, as ICU matches them', () => {
+    expect(zoneRules('europe/berlin')!.offsetAt(Date.UTC(2026, 6, 1))).toBe(7_200_000);
+    expect(zoneRules('right/Europe/Berlin')).toBeNull();
+    expect(zoneRules('posix/Europe/Berlin')).toBeNull();
   });
 
   it('instant → wall matches Temporal', () => {
