@@ -29,10 +29,23 @@ const TOKEN = 'bench-diagnostics-token-0123456789';
 const SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 45_000);
 const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 60_000);
 
+const shebangWords = (): string[] => {
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
+  return first.startsWith('#!') ? first.split(/\s+/) : [];
+};
+
 /** The node flags the production launchers use (the CLI's shebang line is their one source). */
 export function launcherFlags(): string[] {
-  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
-  return first.startsWith('#!') ? first.split(/\s+/).filter((a) => a.startsWith('--')) : [];
+  return shebangWords().filter((a) => a.startsWith('--'));
+}
+
+/** The environment the launchers set (`NAME=value` words on the shebang line, e.g. malloc's). */
+export function launcherEnv(): Record<string, string> {
+  return Object.fromEntries(
+    shebangWords()
+      .filter((a) => /^[A-Z_][A-Z0-9_]*=/.test(a))
+      .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  );
 }
 
 interface Child {

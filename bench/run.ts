@@ -13,7 +13,8 @@ import { parseConfig } from '../agent/config/config.js';
 import { startBroker } from '../test/support/mosquitto.js';
 import { claimCycles, fireLateness, planPass, retryLateness } from './engine.js';
 import { commitFloor, mqttFloor, nodeFloors, timerFloor } from './floors.js';
-import { launcherFlags, processFigures } from './process.js';
+import { spawnSync } from 'node:child_process';
+import { launcherEnv, launcherFlags, processFigures } from './process.js';
 import { round } from './stats.js';
 import { SPECS, withFloors } from './specs.js';
 import { yearFigures } from './year.js';
@@ -23,6 +24,16 @@ type Figures = Record<string, number>;
 const GROUPS = ['floors', 'engine', 'process', 'sync', 'year'] as const;
 
 async function main() {
+  // Every figure is measured under the environment the launchers give the agent (malloc's, read at
+  // process start): the in-process benches and every child inherit it from this process.
+  const env = launcherEnv();
+  if (Object.entries(env).some(([k, v]) => process.env[k] !== v)) {
+    const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    });
+    process.exit(r.status ?? 1);
+  }
   const only = new Set((process.env.BENCH_ONLY ?? GROUPS.join(',')).split(','));
   const results: Figures = {};
   const flags = launcherFlags();
@@ -77,6 +88,9 @@ async function main() {
     machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
     load_avg_1m_at_end: round(loadavg()[0] ?? 0, 2),
     launcher_flags: flags.join(' '),
+    launcher_env: Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
     measured_at: new Date().toISOString(),
   };
   writeFileSync(file, JSON.stringify(merged, null, 2) + '\n');

@@ -44,5 +44,5 @@ for (const [name, spec] of Object.entries(SPECS)) {
 }
 const m = runs.at(-1);
 console.log(
-  `\n${runs.length} run(s); machine: ${m.machine}; launcher flags: ${m.launcher_flags ?? '?'}; load average at the end of each run: ${runs.map((r) => r.load_avg_1m_at_end).join(', ')}`,
+  `\n${runs.length} run(s); machine: ${m.machine}; launcher flags: ${m.launcher_flags ?? '?'}; launcher env: ${m.launcher_env ?? '—'}; load average at the end of each run: ${runs.map((r) => r.load_avg_1m_at_end).join(', ')}`,
 );

@@ -2,7 +2,7 @@
 /**
  * What each runtime dependency costs in memory (issue 14), reproducibly: `npm run build` first, then
  * `node scripts/memory-by-dependency.mjs` (about two minutes). Every number is the median of 5 fresh
- * processes started with the launcher's node flags, measured after three forced GCs.
+ * processes started with the launcher's node flags and environment, measured after three forced GCs.
  *
  * - alone: RSS and V8 heap of `node` + that one import, minus bare `node` (includes the one-time cost
  *   of the ESM loader and the Node internals the package pulls in, so these do not add up);
@@ -22,6 +22,13 @@ import { join, resolve } from 'node:path';
 const root = resolve(new URL('..', import.meta.url).pathname);
 const shebang = readFileSync(join(root, 'agent/cli/main.ts'), 'utf8').split('\n', 1)[0];
 const FLAGS = shebang.split(/\s+/).filter((a) => a.startsWith('--'));
+// The launchers' environment (malloc's), the `NAME=value` words of the same line.
+const ENV = Object.fromEntries(
+  shebang
+    .split(/\s+/)
+    .filter((a) => /^[A-Z_][A-Z0-9_]*=/.test(a))
+    .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+);
 const DEPS = [
   ['zod', 'schemas (config, bookings, wire contract)'],
   ['libphonenumber-js/max', 'dial policy, masking (max metadata)'],
@@ -44,7 +51,7 @@ console.log(/VmRSS:\\s+(\\d+)/.exec(s)[1], process.memoryUsage().heapUsed);`;
     const r = spawnSync(
       process.execPath,
       [...FLAGS, '--expose-gc', '--input-type=module', '-e', code],
-      { cwd: root, encoding: 'utf8' },
+      { cwd: root, encoding: 'utf8', env: { ...process.env, ...ENV } },
     );
     if (r.status !== 0) throw new Error(`import of ${imports.join(', ')} failed:\n${r.stderr}`);
     rows.push(r.stdout.trim().split(' ').map(Number));

@@ -16,6 +16,9 @@ app="$lib/dist/agent/cli/main.js"
 # here. A 1 MiB young generation keeps the idle agent's memory small (README: benchmarks); the
 # CLI's shebang line carries the same flag for a checkout.
 node_flags="--max-semi-space-size=1"
+# And the environment glibc's malloc reads at start (agent/node-flags.ts NODE_ENV): pinned trim
+# threshold, so memory V8's threads freed goes back to the system.
+node_env="MALLOC_TRIM_THRESHOLD_=131072"
 
 # Config layers (agent/config/layers.ts), lowest first: the package's defaults (outside /etc,
 # replaced by every upgrade), then the operator's /etc/companion-agent/config.json and
@@ -28,8 +31,8 @@ export COMPANION_DEFAULTS_FILE COMPANION_CONFIG_DIR
 # lock the agent out of its own database. COMPANION_AS_ROOT=1 skips this (recovery only).
 if [ "$(id -u)" = 0 ] && [ -z "${COMPANION_AS_ROOT:-}" ] && getent passwd companion >/dev/null 2>&1 \
     && command -v runuser >/dev/null 2>&1; then
-    exec runuser -u companion -- "$node" $node_flags "$app" "$@"
+    exec runuser -u companion -- env $node_env "$node" $node_flags "$app" "$@"
 fi
 # COMPANION_* variables are config overrides for the agent; this one is only for the wrapper.
 unset COMPANION_AS_ROOT
-exec "$node" $node_flags "$app" "$@"
+exec env $node_env "$node" $node_flags "$app" "$@"
