@@ -128,7 +128,8 @@ export class TzifZone {
       }
     }
     if (Number.isNaN(offset)) offset = lastOffset; // no change in two years: cannot happen with DST
-    if (start <= lastAt) start = offset === lastOffset ? lastAt : Math.max(start, lastAt);
+    // Rule changes before the last explicit transition are the data's business, not the footer's.
+    if (start < lastAt) start = lastAt;
     return { start, end, offsetMs: offset };
   }
 }
