@@ -153,12 +153,16 @@ export class RunsRepo {
     const p = <P extends unknown[], R = unknown>(sql: string) => db.prepare<P, R>(sql);
     this.s = {
       get: p<[string], RawRun>('SELECT * FROM runs WHERE id = ?'),
+      // Both through runs_due, which holds their order (0006): SQLite's own pick, runs_status,
+      // sorted every waiting run to return one.
       nextDue: p<[number], RawRun>(
-        `SELECT * FROM runs WHERE status IN ('pending', 'retry_wait') AND due_at <= ?
+        `SELECT * FROM runs INDEXED BY runs_due
+         WHERE status IN ('pending', 'retry_wait') AND due_at <= ?
          ORDER BY due_at, slot_at, created_at LIMIT 1`,
       ),
       nextDueAt: p<[number], { t: number | null }>(
-        `SELECT min(due_at) AS t FROM runs WHERE status IN ('pending', 'retry_wait') AND due_at > ?`,
+        `SELECT min(due_at) AS t FROM runs INDEXED BY runs_due
+         WHERE status IN ('pending', 'retry_wait') AND due_at > ?`,
       ),
       getAttempt: p<[string], RawAttempt>('SELECT * FROM attempts WHERE id = ?'),
       attemptsOfRun: p<[string], RawAttempt>(

@@ -186,10 +186,10 @@ export class InboundProcessor {
     }
     // Canonical bytes once: the digest names the message, the signature covers them.
     let digest: string;
+    let bytes: Buffer;
     try {
-      digest = createHash('sha256')
-        .update(signedBytes(env as Record<string, unknown>))
-        .digest('base64url');
+      bytes = signedBytes(env as Record<string, unknown>);
+      digest = createHash('sha256').update(bytes).digest('base64url');
     } catch (err) {
       if (!(err instanceof CanonicalJsonError)) throw err;
       return { rejected: this.reject(env.msgId, payload, 'invalid_json', err.message, sentAt) };
@@ -208,7 +208,7 @@ export class InboundProcessor {
       }
     } else if (this.opts.signatureRequired || this.opts.publicKeys.length > 0) {
       // A signature that is present is always checked when we have keys: a bad one is an attack.
-      if (!verifyEnvelope(env as Record<string, unknown>, this.opts.publicKeys)) {
+      if (!verifyEnvelope(env as Record<string, unknown>, this.opts.publicKeys, bytes)) {
         return {
           rejected: this.reject(
             env.msgId,
