@@ -162,6 +162,7 @@ export class Agent {
         onDue: () => runner.kick(),
         nextRunDueAt: () => store.runs.nextDueAfter(clock.now()),
         maxSleepMs: config.scheduler.maxSleepSec * 1000,
+        planAheadMs: config.scheduler.planAheadMs,
         externalPollMs: config.scheduler.externalPollSec * 1000,
         onExternalChange: () => runner.checkCancel(),
         onFatal,

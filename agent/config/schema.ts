@@ -33,6 +33,12 @@ export const schedulerSchema = z
     maxSleepSec: z.number().int().min(1).max(60).default(60),
     /** How often changes made by another process (CLI apply/replay) are looked for. 0 = never. */
     externalPollSec: z.number().int().min(0).max(300).default(5),
+    /**
+     * How long before its slot a booking's call is written as a run waiting for the slot, so only
+     * the claim commits between the slot and the dial. Below a minute: a booking's slots are at
+     * least a minute apart. 0 = at the slot.
+     */
+    planAheadMs: z.number().int().min(0).max(30_000).default(1_000),
   })
   .strict();
 

@@ -28,12 +28,16 @@ export class Planner {
     private readonly batch = 500,
   ) {}
 
-  /** Materialise every due slot at `now`. Runs in one IMMEDIATE transaction per batch. */
-  planDue(now: number, beforeCommit?: () => void): PlanResult {
+  /**
+   * Materialise every slot due by `horizon` (default `now`). Runs in one IMMEDIATE transaction per
+   * batch. A slot written ahead of its time is a run waiting until it (`due_at` = the slot, as a
+   * retry waits): the runner claims it then, with one commit between the slot and the dial.
+   */
+  planDue(now: number, beforeCommit?: () => void, horizon = now): PlanResult {
     const total: PlanResult = { runsCreated: 0, skipped: 0, coalesced: 0, bookingsCompleted: 0 };
     for (;;) {
       const n = this.store.tx(() => {
-        const due = this.store.bookings.due(now, this.batch);
+        const due = this.store.bookings.due(Math.max(now, horizon), this.batch);
         for (const b of due) this.planBooking(b, now, total);
         beforeCommit?.();
         return due.length;

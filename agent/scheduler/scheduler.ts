@@ -22,6 +22,11 @@ export interface SchedulerDeps {
   /** When the runner next has work (retry due times). */
   nextRunDueAt: () => number | null;
   maxSleepMs: number;
+  /**
+   * Slots are written as runs this long before they are due (docs/lifecycle.md "Planning ahead"):
+   * at the slot itself only the claim commits before the dial. 0 = at the slot.
+   */
+  planAheadMs: number;
   /** How often to look for changes made by another process (CLI `apply`, `replay`). 0 = never. */
   externalPollMs: number;
   /** Another process committed (a CLI cancel may have reached the call in progress). */
@@ -92,13 +97,14 @@ export class Scheduler {
       if (state.trusted) {
         const now = clock.now();
         const t0 = clock.monotonic();
-        const result = this.d.planner.planDue(now, () => trust.persist());
+        const result = this.d.planner.planDue(now, () => trust.persist(), now + this.d.planAheadMs);
         this.d.onPass?.(result, clock.monotonic() - t0);
         if (result.runsCreated + result.skipped > 0) {
           this.log.info(result, 'planned due slots');
         }
         this.d.onDue();
-        const next = minOf(store.bookings.nextSlotAt(), this.d.nextRunDueAt());
+        const slot = store.bookings.nextSlotAt();
+        const next = minOf(slot === null ? null : slot - this.d.planAheadMs, this.d.nextRunDueAt());
         if (next !== null) sleepMs = Math.min(sleepMs, Math.max(0, next - clock.now()));
       }
       this.retryMs = RETRY_MIN_MS;

@@ -72,14 +72,23 @@ describe('firing calls on time', () => {
     expect(attempt!.endedAt! - attempt!.answeredAt!).toBe(120_000);
   });
 
-  it('never sleeps longer than the 60 s cap, and wakes exactly at the next slot', async () => {
+  it('never sleeps longer than the 60 s cap, and wakes to plan the next slot, then exactly at it', async () => {
     e = await startEngine();
+    const ahead = e.agent.config.scheduler.planAheadMs;
+    expect(ahead).toBe(1_000); // the documented default
     e.apply([upsert(booking({ id: 'later', schedule: { kind: 'once', at: at(10 * HOUR) } }))]);
     await e.advance(0);
     expect(e.agent.scheduler.wakeAt()! - e.clock.now()).toBeLessThanOrEqual(60_000);
     e.apply([upsert(booking({ id: 'soon', schedule: { kind: 'once', at: at(12_345) } }))]);
     await e.advance(0);
+    expect(e.agent.scheduler.wakeAt()).toBe(T0 + 12_345 - ahead);
+    await e.advance(12_345 - ahead);
+    // The run is written, waiting for its slot; the scheduler wakes at the slot itself.
+    expect(e.agent.store.runs.upcoming(10)).toMatchObject([
+      { bookingId: 'soon', status: 'pending', slotAt: T0 + 12_345, dueAt: T0 + 12_345 },
+    ]);
     expect(e.agent.scheduler.wakeAt()).toBe(T0 + 12_345);
+    expect(e.modem.dials).toHaveLength(0);
   });
 
   it('runs two calls due at the same slot one after the other (one voice line)', async () => {

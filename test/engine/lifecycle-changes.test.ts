@@ -217,6 +217,121 @@ describe('booking changes reach owed work', () => {
   });
 });
 
+describe('changes that meet a slot planned ahead (run written, slot not yet come)', () => {
+  // The scheduler writes a slot's run scheduler.planAheadMs before it (default 1 s), so at the
+  // slot only the claim commits before the dial. In that second the run waits as a retry waits:
+  // every change must reach it.
+  const AHEAD = 1_000;
+  async function plannedAhead(en: Engine, id: string, version = 1): Promise<void> {
+    en.apply([
+      upsert(
+        booking({
+          id,
+          version,
+          callee: A,
+          retry: quickRetry,
+          schedule: { kind: 'once', at: at(MIN) },
+        }),
+      ),
+    ]);
+    await en.advance(MIN - AHEAD + 200);
+    expect(runOf(en, id)).toMatchObject([{ status: 'pending', dueAt: T0 + MIN }]);
+    expect(en.modem.dials).toHaveLength(0);
+  }
+
+  it('a cancel in that window: the waiting run is cancelled, nothing is dialled at the slot', async () => {
+    const en = await engine();
+    await plannedAhead(en, 'ahead-cancel');
+    en.apply([cancel('ahead-cancel', 2)]);
+    await en.advance(5 * MIN);
+    expect(en.modem.dials).toHaveLength(0);
+    expect(runOf(en, 'ahead-cancel')).toMatchObject([{ status: 'cancelled' }]);
+  });
+
+  it('a pause in that window: nothing is dialled; the slot is not owed again after the resume', async () => {
+    const en = await engine();
+    await plannedAhead(en, 'ahead-pause');
+    const paused = booking({
+      id: 'ahead-pause',
+      version: 2,
+      callee: A,
+      paused: true,
+      schedule: { kind: 'once', at: at(MIN) },
+    });
+    en.apply([upsert(paused)]);
+    await en.advance(2 * MIN);
+    en.apply([upsert({ ...paused, version: 3, paused: false })]);
+    await en.advance(5 * MIN);
+    expect(en.modem.dials).toHaveLength(0);
+    expect(runOf(en, 'ahead-pause').map((r) => r.status)).toEqual(['cancelled']);
+  });
+
+  it('an edit of the callee in that window: the slot dials the new number, once, under the new version', async () => {
+    const en = await engine();
+    en.modem.setRule(B, { outcome: 'answer', answerAfterMs: SEC, hangupAfterMs: 5 * SEC });
+    await plannedAhead(en, 'ahead-edit');
+    en.apply([
+      upsert(
+        booking({
+          id: 'ahead-edit',
+          version: 2,
+          callee: B,
+          retry: quickRetry,
+          schedule: { kind: 'once', at: at(MIN) },
+        }),
+      ),
+    ]);
+    await en.advance(5 * MIN);
+    expect(en.modem.dials.map((d) => [d.number, d.at - T0])).toEqual([[B, MIN]]);
+    expect(runOf(en, 'ahead-edit')).toMatchObject([{ status: 'completed', bookingVersion: 2 }]);
+  });
+
+  it('an edit that moves the one-off in that window: the written run is superseded, the new slot dials once', async () => {
+    const en = await engine();
+    en.modem.setRule(A, { outcome: 'answer', answerAfterMs: SEC, hangupAfterMs: 5 * SEC });
+    await plannedAhead(en, 'ahead-move');
+    en.apply([
+      upsert(
+        booking({
+          id: 'ahead-move',
+          version: 2,
+          callee: A,
+          retry: quickRetry,
+          schedule: { kind: 'once', at: at(10 * MIN) },
+        }),
+      ),
+    ]);
+    expect(runOf(en, 'ahead-move')).toMatchObject([
+      { slotAt: T0 + MIN, status: 'cancelled', reason: 'superseded_by_edit' },
+    ]);
+    await en.advance(20 * MIN);
+    expect(en.modem.dials.map((d) => d.at - T0)).toEqual([10 * MIN]);
+  });
+
+  it('a restart in that window: the written run is dialled at its slot, once', async () => {
+    const en = await engine();
+    en.modem.setRule(A, { outcome: 'answer', answerAfterMs: SEC, hangupAfterMs: 5 * SEC });
+    await plannedAhead(en, 'ahead-restart');
+    const now = en.clock.now();
+    await en.stop(); // the data dir stays; the next agent opens it
+    const again = await engine({ dir: en.dir, start: now });
+    await again.advance(5 * MIN);
+    expect(again.modem.dials.map((d) => d.at - T0)).toEqual([MIN]);
+    expect(runOf(again, 'ahead-restart')).toMatchObject([{ status: 'completed', dials: 1 }]);
+  });
+
+  it('with planAheadMs 0 the run is written at the slot itself', async () => {
+    const en = await engine({ config: { scheduler: { planAheadMs: 0 } } });
+    en.apply([
+      upsert(booking({ id: 'at-slot', callee: A, schedule: { kind: 'once', at: at(MIN) } })),
+    ]);
+    await en.advance(MIN - 1);
+    expect(runOf(en, 'at-slot')).toEqual([]);
+    await en.advance(1);
+    expect(en.modem.dials.map((d) => d.at - T0)).toEqual([MIN]);
+  });
+});
+
 describe('retries are as punctual as first attempts', () => {
   it('retry on time: a retry owed 5 s after a busy attempt is dialled at exactly its due time', async () => {
     const en = await engine();
