@@ -24,19 +24,23 @@ type Figures = Record<string, number>;
 const GROUPS = ['floors', 'engine', 'process', 'sync', 'year'] as const;
 
 async function main() {
-  // Every figure is measured under the environment the launchers give the agent (malloc's, read at
-  // process start): the in-process benches and every child inherit it from this process.
+  // Every figure is measured under the node flags and environment the launchers give the agent
+  // (V8's heap sizing and malloc's, both read at process start): the in-process benches (engine,
+  // sync) run in this process, so it starts again under them when it was not. The launchers'
+  // flags go first: a flag given on this command line (an A/B run) still wins.
   const env = launcherEnv();
-  if (Object.entries(env).some(([k, v]) => process.env[k] !== v)) {
-    const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, ...env },
-    });
+  const flags = launcherFlags();
+  const missingFlags = flags.filter((f) => !process.execArgv.includes(f));
+  if (missingFlags.length > 0 || Object.entries(env).some(([k, v]) => process.env[k] !== v)) {
+    const r = spawnSync(
+      process.execPath,
+      [...missingFlags, ...process.execArgv, ...process.argv.slice(1)],
+      { stdio: 'inherit', env: { ...process.env, ...env } },
+    );
     process.exit(r.status ?? 1);
   }
   const only = new Set((process.env.BENCH_ONLY ?? GROUPS.join(',')).split(','));
   const results: Figures = {};
-  const flags = launcherFlags();
   if (only.has('floors')) {
     console.log('floors: FULL commit, timer, bare node (start, RSS, RSS with the dependencies)…');
     Object.assign(results, commitFloor(), await timerFloor(), await nodeFloors(flags));
