@@ -75,10 +75,23 @@ export async function processLane(l: Lanes, count: number, corruptions: number):
         await l.unit.kill();
         await startUnit(l, {});
       }
+      // Quiet is judged on the stopped unit: a slot still falls due at any time (only new bookings
+      // are held), so a running unit seen quiet may claim a call before the kill — a second look
+      // once found just that and threw "did not go quiet" for a unit quiet a moment before. Not
+      // quiet once stopped: start it again and wait for the next quiet moment.
       const deadline = Date.now() + 180_000;
-      while (!l.unit.quiet() && Date.now() < deadline) await sleep(100);
+      let quiet = false;
+      while (!quiet && Date.now() < deadline) {
+        if (l.unit.quiet()) {
+          await l.unit.kill();
+          quiet = l.unit.quiet();
+          if (quiet) break;
+          await startUnit(l, {});
+        }
+        await sleep(100);
+      }
       l.pauseWorkload?.(false);
-      if (!l.unit.quiet())
+      if (!quiet)
         throw new Error(`chaos: the unit did not go quiet within 180 s: ${l.unit.owedSummary()}`);
     }
     const pages = kind === 'disk_full' ? l.unit.pageCount() : 0;
