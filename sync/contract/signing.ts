@@ -107,7 +107,7 @@ const STRICT_SIG = /^[A-Za-z0-9+/]{86}==$/;
 export function verifyEnvelope(
   envelope: Record<string, unknown>,
   keys: KeyObject[],
-  data: Buffer = signedBytes(envelope),
+  data?: Buffer,
 ): boolean {
   const sig = envelope.sig;
   // Exactly one spelling: standard base64 of 64 bytes, padded (Buffer would also take base64url,
@@ -115,5 +115,6 @@ export function verifyEnvelope(
   if (typeof sig !== 'string' || !STRICT_SIG.test(sig)) return false;
   const sigBytes = Buffer.from(sig, 'base64');
   if (sigBytes.length !== 64) return false;
-  return keys.some((k) => verify(null, data, k, sigBytes));
+  const bytes = data ?? signedBytes(envelope);
+  return keys.some((k) => verify(null, bytes, k, sigBytes));
 }
