@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { startCloudPeer } from './peer.js';
 import { median, percentile, round, sleep } from './stats.js';
 
 export type Figures = Record<string, number>;
@@ -124,39 +125,26 @@ const publish = (c: mqtt.MqttClient, topic: string, payload: string) =>
 
 /**
  * A bare MQTT QoS 1 round trip through the broker the sync bench uses: the "cloud" publishes, the
- * "unit" answers on another topic; once as is, once with one FULL commit before the answer (the
- * sync round trip's floor). Also the pipelined QoS 1 publish rate with the drainer's window (64).
+ * "unit" (this process) answers on another topic; once as is, once with one FULL commit before the
+ * answer (the sync round trip's floor). The cloud end runs in its own process, as in the sync bench.
+ * Also the pipelined QoS 1 publish rate with the drainer's window (64).
  */
 export async function mqttFloor(url: string, n = 500): Promise<Figures> {
   const dir = tempDir('floor-mqtt');
   const db = fullDb(dir);
   const upd = db.prepare('UPDATE t SET v = ? WHERE id = 1');
   db.prepare('INSERT INTO t (v) VALUES (?)').run('seed');
-  const cloud = await connect(url);
+  const cloud = await startCloudPeer();
   const unit = await connect(url);
   let commit = false;
   try {
     await unit.subscribeAsync('floor/cmd', { qos: 1 });
-    await cloud.subscribeAsync('floor/res', { qos: 1 });
     unit.on('message', (_t, payload) => {
       if (commit) upd.run(payload.toString());
       void publish(unit, 'floor/res', payload.toString());
     });
-    const waiting = new Map<string, () => void>();
-    cloud.on('message', (_t, payload) => waiting.get(payload.toString())?.());
-    const roundTrips = async (label: string): Promise<number[]> => {
-      const out: number[] = [];
-      for (let i = 0; i < n + 50; i++) {
-        const id = `${label}-${i}`;
-        const t0 = performance.now();
-        const back = new Promise<void>((r) => waiting.set(id, r));
-        await publish(cloud, 'floor/cmd', id);
-        await back;
-        waiting.delete(id);
-        if (i >= 50) out.push(performance.now() - t0); // the first 50 warm up
-      }
-      return out;
-    };
+    const roundTrips = (label: string) =>
+      cloud.call<number[]>('floorRoundTrips', { url, n, label });
     const bare = await roundTrips('bare');
     commit = true;
     const withCommit = await roundTrips('commit');
@@ -171,7 +159,7 @@ export async function mqttFloor(url: string, n = 500): Promise<Figures> {
         while (inFlight < 64 && sent < total) {
           inFlight++;
           sent++;
-          publish(cloud, 'floor/drain', 'x'.repeat(200)).then(() => {
+          publish(unit, 'floor/drain', 'x'.repeat(200)).then(() => {
             inFlight--;
             if (++done === total) resolve();
             else pump();
@@ -189,7 +177,7 @@ export async function mqttFloor(url: string, n = 500): Promise<Figures> {
       floor_mqtt_publish_per_s: Math.round(total / drainSecs),
     };
   } finally {
-    await Promise.all([cloud.endAsync(), unit.endAsync()]);
+    await Promise.all([cloud.dispose(), unit.endAsync()]);
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -55,12 +55,4 @@ export async function waitFor(
   }
 }
 
-export function futureBooking(id: string, version = 1) {
-  return {
-    id,
-    version,
-    callee: '+4930123456',
-    agentId: 'bench',
-    schedule: { kind: 'once' as const, at: '2035-01-01T10:00:00Z' },
-  };
-}
+export { futureBooking } from './workload.js';

@@ -1,14 +1,13 @@
 /**
  * Sync benchmarks against a private Mosquitto on loopback, with signatures on (as in production):
  * publish→accepted round trip, one-change-per-message throughput, a 10,000-change burst that piled up
- * while the unit was offline, and outbox drain rate.
+ * while the unit was offline, and outbox drain rate. The cloud runs in its own process
+ * (bench/cloud-peer.ts), as it does in the field: only the unit's work shares the unit's event loop.
  */
-import { randomUUID } from 'node:crypto';
-import { CloudClient } from '../sync/cloud/client.js';
-import { MemorySequences } from '../sync/cloud/sequences.js';
 import { generateSigningKeyPair } from '../sync/contract/signing.js';
 import { startBroker } from '../test/support/mosquitto.js';
-import { benchUnit, futureBooking, waitFor } from './sync-unit.js';
+import { startCloudPeer } from './peer.js';
+import { benchUnit, waitFor } from './sync-unit.js';
 import { percentile, round } from './stats.js';
 
 /** A telemetry payload for the drain measurement. */
@@ -27,49 +26,41 @@ function benchMark(i: number) {
 export async function run(): Promise<Record<string, number>> {
   const keys = generateSigningKeyPair();
   const broker = await startBroker();
-  const sequences = new MemorySequences();
-  const cloud = new CloudClient({ url: broker.url, signingKey: keys.privateKeyPem, sequences });
-  await cloud.start();
+  const cloud = await startCloudPeer();
   const unit = benchUnit(broker.url, 'bench-unit', keys.publicKeyBase64);
   try {
+    await cloud.call('start', { url: broker.url, signingKey: keys.privateKeyPem });
     await unit.link.start();
     await waitFor(() => unit.link.state().connected, 'connected');
 
-    // Round trip: cloud publish → accepted result back at the cloud client, one at a time.
-    const rtt: number[] = [];
-    for (let i = 0; i < 50; i++) await cloud.book('bench-unit', futureBooking(`warm-${i}`));
-    for (let i = 0; i < 500; i++) {
-      const t0 = performance.now();
-      await cloud.book('bench-unit', futureBooking(`rtt-${i}`));
-      rtt.push(performance.now() - t0);
-    }
+    // Round trip: cloud publish → accepted result back at the cloud, one at a time.
+    const rtt = await cloud.call<number[]>('roundTrips', {
+      unitId: 'bench-unit',
+      warm: 50,
+      n: 500,
+    });
 
     // One change per message, pipelined: bounded by one durable commit per message.
     const single = 2000;
     let t0 = performance.now();
-    for (let i = 0; i < single; i++) {
-      await cloud.sendCommands('bench-unit', [
-        { type: 'booking.upsert', commandId: randomUUID(), booking: futureBooking(`s-${i}`) },
-      ]);
-    }
-    const lastSingle = sequences.current('bench-unit');
+    const lastSingle = await cloud.call<number>('send', {
+      unitId: 'bench-unit',
+      messages: single,
+      perMessage: 1,
+      tag: 's',
+    });
     await waitFor(() => unit.lastSeq() === lastSingle, 'single messages applied');
     const singlePerS = single / ((performance.now() - t0) / 1000);
 
     // Burst: 10,000 changes queued while the unit is offline, 500 per message.
     await unit.link.stop();
     const burst = 10_000;
-    for (let i = 0; i < burst; i += 500) {
-      await cloud.sendCommands(
-        'bench-unit',
-        Array.from({ length: 500 }, (_, j) => ({
-          type: 'booking.upsert' as const,
-          commandId: randomUUID(),
-          booking: futureBooking(`burst-${i + j}`),
-        })),
-      );
-    }
-    const lastBurst = sequences.current('bench-unit');
+    const lastBurst = await cloud.call<number>('send', {
+      unitId: 'bench-unit',
+      messages: burst / 500,
+      perMessage: 500,
+      tag: 'burst',
+    });
     t0 = performance.now();
     await unit.link.start();
     await waitFor(() => unit.lastSeq() === lastBurst, 'burst applied');
@@ -96,7 +87,8 @@ export async function run(): Promise<Record<string, number>> {
       outbox_drain_events_per_s: Math.round(drainPerS),
     };
   } finally {
-    await cloud.stop();
+    await cloud.call('stop').catch(() => undefined);
+    await cloud.dispose();
     await unit.dispose();
     await broker.dispose();
   }

@@ -38,3 +38,14 @@ export function upserts(bookings: BookingInput[], prefix = 'bench-cmd') {
     booking: b,
   }));
 }
+
+/** A one-off booking far in the future (nothing due): the sync benchmarks' unit of change. */
+export function futureBooking(id: string, version = 1) {
+  return {
+    id,
+    version,
+    callee: '+4930123456',
+    agentId: 'bench',
+    schedule: { kind: 'once' as const, at: '2035-01-01T10:00:00Z' },
+  };
+}

@@ -94,8 +94,8 @@ export interface OutboxRow {
 export interface OutboxSource {
   /** Owed rows after `afterSeq`: never sent, or critical, unreceipted and sent at or before `resendBefore`. */
   owed(limit: number, afterSeq: number, resendBefore: number): OutboxRow[];
-  /** Record the first send of a row (a re-send writes nothing); false if it was already marked. */
-  markSent(seq: number, at: number): boolean;
+  /** Record the first send of these rows (a re-send writes nothing); how many were not marked yet. */
+  markSent(seqs: readonly number[], at: number): number;
   backlog(): { count: number; oldestCreatedAt: number | null };
   unreceipted(): number;
   evictTelemetry(count: number): number;

@@ -76,8 +76,10 @@ export class Outbox {
     );
     // The first send only: a re-send of an unreceipted critical event writes nothing (the drainer
     // spaces re-sends in memory), so a cloud that stays silent costs no flash wear.
-    this.markSentStmt = db.prepare<[number, number]>(
-      'UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL AND receipted_at IS NULL',
+    // By seq range: PUBACKs come back in publish order, so a burst's marks are one or a few ranges.
+    this.markSentStmt = db.prepare<[number, number, number]>(
+      `UPDATE outbox SET sent_at = ?
+       WHERE seq BETWEEN ? AND ? AND sent_at IS NULL AND receipted_at IS NULL`,
     );
     this.owedStmt = db.prepare<[number, number, number], OutboxRow>(
       `SELECT * FROM outbox WHERE seq > ? AND receipted_at IS NULL
@@ -158,9 +160,20 @@ export class Outbox {
     return this.unreceiptedStmt.get()!.n;
   }
 
-  /** Record the first send of the row with this seq (by seq: event_id has no index, 0005). */
-  markSent(seq: number, at: number): boolean {
-    return this.markSentStmt.run(at, seq).changes === 1;
+  /**
+   * Record the first send of the rows with these seqs (by seq: event_id has no index, 0005);
+   * returns how many were not marked yet. One statement per run of consecutive seqs.
+   */
+  markSent(seqs: readonly number[], at: number): number {
+    const sorted = [...seqs].sort((a, b) => a - b);
+    let n = 0;
+    for (let i = 0; i < sorted.length; ) {
+      const from = sorted[i]!;
+      let to = from;
+      while (++i < sorted.length && sorted[i]! <= to + 1) to = sorted[i]!;
+      n += this.markSentStmt.run(at, from, to).changes;
+    }
+    return n;
   }
 
   backlog(): { count: number; oldestCreatedAt: number | null } {

@@ -3,6 +3,7 @@
  * every component gets it through its constructor.
  */
 import { openDb, type Db, type OpenOptions } from './db.js';
+import type { Statement } from 'better-sqlite3';
 import { META, MetaStore } from './meta.js';
 import { Outbox } from './outbox.js';
 import { BookingsRepo } from './bookings-repo.js';
@@ -32,6 +33,8 @@ export class Store {
   private outboxWritten = false;
   private afterCommitFns: (() => void)[] = [];
   private readonly outboxListeners = new Set<() => void>();
+  /** txLight's two pragmas, prepared once (db.pragma prepares on every call). */
+  private syncPragmas: { normal: Statement; full: Statement } | null = null;
 
   constructor(
     readonly db: Db,
@@ -110,11 +113,15 @@ export class Store {
    */
   txLight<T>(fn: () => T): T {
     if (this.depth > 0) return this.tx(fn);
-    this.db.pragma('synchronous = NORMAL');
+    this.syncPragmas ??= {
+      normal: this.db.prepare('PRAGMA synchronous = NORMAL'),
+      full: this.db.prepare('PRAGMA synchronous = FULL'),
+    };
+    this.syncPragmas.normal.run();
     try {
       return this.tx(fn);
     } finally {
-      this.db.pragma('synchronous = FULL');
+      this.syncPragmas.full.run();
     }
   }
 

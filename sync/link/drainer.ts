@@ -221,16 +221,8 @@ export class OutboxDrainer {
     this.enforceBound();
     const gen = this.generation;
     while (this.inFlight < this.opts.window) {
-      const rows = this.source.owed(
-        this.opts.window - this.inFlight,
-        this.afterSeq,
-        this.resendBefore,
-      );
-      if (rows.length === 0) {
-        // The pass reached the end: from now on only new rows (and the next due sweep's).
-        this.endPass();
-        break;
-      }
+      const asked = this.opts.window - this.inFlight;
+      const rows = this.source.owed(asked, this.afterSeq, this.resendBefore);
       for (const row of rows) {
         this.afterSeq = row.seq;
         if (this.flying.has(row.seq)) continue;
@@ -251,6 +243,12 @@ export class OutboxDrainer {
             this.log.debug({ err, seq: row.seq }, 'outbox publish not acknowledged');
           },
         );
+      }
+      if (rows.length < asked) {
+        // The pass reached the end (fewer owed rows than asked for): from now on only new rows
+        // (and the next due sweep's).
+        this.endPass();
+        break;
       }
     }
     this.stats.inFlight = this.inFlight;
@@ -301,8 +299,7 @@ export class OutboxDrainer {
     const at = this.clock.now();
     let sent = 0;
     const mark = () => {
-      sent = 0;
-      for (const seq of seqs) if (this.source.markSent(seq, at)) sent++;
+      sent = this.source.markSent(seqs, at);
     };
     try {
       if (this.opts.transaction) this.opts.transaction(mark);

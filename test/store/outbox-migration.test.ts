@@ -33,7 +33,7 @@ describe('migration 0005: the outbox without the event_id index', () => {
       for (let i = 0; i < 6; i++) old.outbox.add('clock.trusted', { source: `r${i}` }, 1000 + i);
     });
     old.tx(() => {
-      old.outbox.markSent(1, 2000);
+      old.outbox.markSent([1], 2000);
       old.outbox.receipt([[1, 1]], 2001);
       // The newest rows were delivered and pruned: nothing in the table remembers seqs 5 and 6.
       old.db.prepare('DELETE FROM outbox WHERE seq > 4').run();
@@ -54,7 +54,7 @@ describe('migration 0005: the outbox without the event_id index', () => {
       store.tx(() => store.outbox.add('clock.trusted', { source: 'after' }, 3000));
       expect(store.outbox.recent(1)[0]).toMatchObject({ seq: 7, payload: { source: 'after' } });
       // A send is marked by seq now; the partial indexes still serve the drain.
-      expect(store.outbox.markSent(7, 3001)).toBe(true);
+      expect(store.outbox.markSent([7], 3001)).toBe(1);
       expect(store.outbox.pending(10).map((e) => e.seq)).toEqual([2, 3, 4]);
     } finally {
       store.close();
