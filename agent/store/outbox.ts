@@ -167,7 +167,7 @@ export class Outbox {
   markSent(seqs: readonly number[], at: number): number {
     const sorted = [...seqs].sort((a, b) => a - b);
     let n = 0;
-    for (let i = 0; i < sorted.length; ) {
+    for (let i = 0; i < sorted.length;) {
       const from = sorted[i]!;
       let to = from;
       while (++i < sorted.length && sorted[i]! <= to + 1) to = sorted[i]!;
