@@ -47,6 +47,27 @@ const toEvent = (r: OutboxRow): OutboxEvent => ({
   receiptedAt: r.receipted_at,
 });
 
+/** A row to send: its payload left as the JSON text stored (the drain splices it in, unparsed). */
+export interface OwedEvent {
+  seq: number;
+  eventId: string;
+  type: string;
+  class: EventClass;
+  payloadJson: string;
+  createdAt: number;
+  sentAt: number | null;
+}
+
+const toOwed = (r: OutboxRow): OwedEvent => ({
+  seq: r.seq,
+  eventId: r.event_id,
+  type: r.type,
+  class: r.class,
+  payloadJson: r.payload,
+  createdAt: r.created_at,
+  sentAt: r.sent_at,
+});
+
 export class Outbox {
   private readonly insert;
   private readonly unsent;
@@ -140,12 +161,14 @@ export class Outbox {
    * What is still owed to the cloud, in sequence order after `afterSeq`: every event never sent, and
    * every critical one sent at or before `resendBefore` that the cloud has not receipted yet.
    */
-  owed(limit: number, afterSeq: number, resendBefore: number): OutboxEvent[] {
+  owed(limit: number, afterSeq: number, resendBefore: number): OwedEvent[] {
     // No re-send due (the drainer's usual pass, every few seconds): only never-sent rows, found
     // through the partial index. The general statement scans every unreceipted row.
-    if (resendBefore === Number.NEGATIVE_INFINITY)
-      return this.unsent.all(afterSeq, limit).map(toEvent);
-    return this.owedStmt.all(afterSeq, resendBefore, limit).map(toEvent);
+    const rows =
+      resendBefore === Number.NEGATIVE_INFINITY
+        ? this.unsent.all(afterSeq, limit)
+        : this.owedStmt.all(afterSeq, resendBefore, limit);
+    return rows.map(toOwed);
   }
 
   /** The cloud has these events (inclusive seq ranges): they are never sent again. */

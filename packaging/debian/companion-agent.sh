@@ -15,7 +15,7 @@ app="$lib/dist/agent/cli/main.js"
 # THE place for the packaged agent's node flags: the service, the CLI and the doctor all start
 # here. A 1 MiB young generation keeps the idle agent's memory small (README: benchmarks); the
 # CLI's shebang line carries the same flag for a checkout.
-node_flags="--max-semi-space-size=1"
+node_flags="--max-semi-space-size=2"
 # And the environment glibc's malloc reads at start (agent/node-flags.ts NODE_ENV): pinned trim
 # threshold, so memory V8's threads freed goes back to the system.
 node_env="MALLOC_TRIM_THRESHOLD_=131072"

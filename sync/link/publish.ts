@@ -36,12 +36,21 @@ export function publishOn<C extends OutboundChannel>(
   body: TopicPayloads[C],
   ids: { msgId?: string; seq?: number } = {},
 ): Promise<void> {
+  return publishText(p, client, channel, JSON.stringify(envelopeFor<C>(p, body, ids)));
+}
+
+/** Publish an envelope's JSON text with the channel's QoS and retain; resolves on the broker's ack. */
+function publishText(
+  p: Publisher,
+  client: MqttClient,
+  channel: OutboundChannel,
+  text: string,
+): Promise<void> {
   const spec = CHANNELS[channel];
-  const payload = JSON.stringify(envelopeFor<C>(p, body, ids));
   return new Promise((resolve, reject) => {
     client.publish(
       topicFor(p.unitId, channel),
-      payload,
+      text,
       { qos: spec.qos, retain: spec.retain },
       (err) => (err ? reject(err) : resolve()),
     );
@@ -53,21 +62,28 @@ export function channelOf(type: string): 'results' | 'events' {
   return type === 'command.result' || type === 'control.result' ? 'results' : 'events';
 }
 
-export function eventBodyOf(
-  row: Pick<OutboxRow, 'eventId' | 'type' | 'class' | 'createdAt' | 'payload'>,
-): EventBody {
-  return {
+/**
+ * An outbox row's envelope as JSON text: what `JSON.stringify(envelopeFor(p, body, ids))` gives for
+ * the event body `{ eventId, type, class, createdAt, payload }` — body last in the envelope, payload
+ * last in the body — with the stored payload text put in place unparsed.
+ */
+export function rowEnvelopeJson(p: Publisher, row: Omit<OutboxRow, 'sentAt'>): string {
+  const head = {
     eventId: row.eventId,
     type: row.type,
     class: row.class,
     createdAt: new Date(row.createdAt).toISOString(),
-    payload: row.payload,
   };
+  // The body without its payload (appended as text below): hence the cast.
+  const env = JSON.stringify(
+    envelopeFor<'events'>(p, head as EventBody, { msgId: row.eventId, seq: row.seq }),
+  );
+  // env ends with the body's and the envelope's closing braces: `...,"createdAt":"…"}}`.
+  return `${env.slice(0, -2)},"payload":${row.payloadJson}}}`;
 }
 
 export function publishRow(p: Publisher, client: MqttClient, row: OutboxRow): Promise<void> {
-  const channel = channelOf(row.type);
-  return publishOn(p, client, channel, eventBodyOf(row), { msgId: row.eventId, seq: row.seq });
+  return publishText(p, client, channelOf(row.type), rowEnvelopeJson(p, row));
 }
 
 export function statusBody(
