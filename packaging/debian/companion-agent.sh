@@ -13,7 +13,7 @@ lib="$prefix/lib/companion-agent"
 node="$lib/node/bin/node"
 app="$lib/dist/agent/cli/main.js"
 # THE place for the packaged agent's node flags: the service, the CLI and the doctor all start
-# here. A 1 MiB young generation keeps the idle agent's memory small (README: benchmarks); the
+# here. A young generation of at most 2 MiB keeps the agent's memory small (agent/node-flags.ts); the
 # CLI's shebang line carries the same flag for a checkout.
 node_flags="--max-semi-space-size=2"
 # And the environment glibc's malloc reads at start (agent/node-flags.ts NODE_ENV): pinned trim
