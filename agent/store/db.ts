@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { COMMAND_KEY_SQL, commandKey } from './command-key.js';
 
 export type Db = Database.Database;
 
@@ -96,6 +97,8 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   if (path !== ':memory:' && !opts.readonly) createOwnerOnly(path);
   const db = new Database(path, { readonly: opts.readonly ?? false });
   try {
+    // Migration 0007 computes the commands table's lookup key in SQL.
+    db.function(COMMAND_KEY_SQL, { deterministic: true }, (id: unknown) => commandKey(String(id)));
     db.pragma(
       `busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? AGENT_BUSY_TIMEOUT_MS))}`,
     );

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { schemaVersion } from '../../agent/store/db.js';
+import { openDb, schemaVersion } from '../../agent/store/db.js';
 import { Store } from '../../agent/store/store.js';
 
 const dirs: string[] = [];
@@ -27,18 +27,22 @@ const rows = (s: Store) => s.db.prepare('SELECT * FROM outbox ORDER BY seq').all
 describe('migration 0005: the outbox without the event_id index', () => {
   it('keeps every row, drops only the index, and the sequence goes on after pruned rows', () => {
     const path = dbPath();
-    const old = Store.open(path, { targetVersion: 4 });
-    expect(schemaVersion(old.db)).toBe(4);
-    old.tx(() => {
-      for (let i = 0; i < 6; i++) old.outbox.add('clock.trusted', { source: `r${i}` }, 1000 + i);
-    });
-    old.tx(() => {
-      old.outbox.markSent([1], 2000);
-      old.outbox.receipt([[1, 1]], 2001);
+    // A v4 store as that release wrote it (its own SQL: this build's repos speak the newest schema).
+    const old = openDb(path, { targetVersion: 4 });
+    expect(schemaVersion(old)).toBe(4);
+    const add = old.prepare(
+      "INSERT INTO outbox (event_id, type, class, payload, created_at) VALUES (?, 'clock.trusted', 'critical', ?, ?)",
+    );
+    old.transaction(() => {
+      for (let i = 0; i < 6; i++) add.run(`e-${i}`, JSON.stringify({ source: `r${i}` }), 1000 + i);
+    })();
+    old.transaction(() => {
+      old.prepare('UPDATE outbox SET sent_at = 2000 WHERE seq = 1').run();
+      old.prepare('UPDATE outbox SET receipted_at = 2001 WHERE seq = 1').run();
       // The newest rows were delivered and pruned: nothing in the table remembers seqs 5 and 6.
-      old.db.prepare('DELETE FROM outbox WHERE seq > 4').run();
-    });
-    const before = rows(old);
+      old.prepare('DELETE FROM outbox WHERE seq > 4').run();
+    })();
+    const before = old.prepare('SELECT * FROM outbox ORDER BY seq').all();
     old.close();
 
     const store = Store.open(path);
@@ -63,7 +67,7 @@ describe('migration 0005: the outbox without the event_id index', () => {
 
   it('an outbox that never had a row migrates too, and starts at 1', () => {
     const path = dbPath();
-    Store.open(path, { targetVersion: 4 }).close();
+    openDb(path, { targetVersion: 4 }).close();
     const store = Store.open(path);
     try {
       store.tx(() => store.outbox.add('clock.trusted', { source: 'first' }, 1));
