@@ -8,7 +8,7 @@ import { generateSigningKeyPair } from '../sync/contract/signing.js';
 import { startBroker } from '../test/support/mosquitto.js';
 import { startCloudPeer } from './peer.js';
 import { benchUnit, waitFor } from './sync-unit.js';
-import { percentile, round } from './stats.js';
+import { median, percentile, round } from './stats.js';
 
 /** A telemetry payload for the drain measurement. */
 function benchMark(i: number) {
@@ -52,19 +52,26 @@ export async function run(): Promise<Record<string, number>> {
     await waitFor(() => unit.lastSeq() === lastSingle, 'single messages applied');
     const singlePerS = single / ((performance.now() - t0) / 1000);
 
-    // Burst: 10,000 changes queued while the unit is offline, 500 per message.
-    await unit.link.stop();
+    // Burst: 10,000 changes queued while the unit is offline, 500 per message; three times, the
+    // median (one burst takes about half a second: a single one reads this VM's noise).
     const burst = 10_000;
-    const lastBurst = await cloud.call<number>('send', {
-      unitId: 'bench-unit',
-      messages: burst / 500,
-      perMessage: 500,
-      tag: 'burst',
-    });
-    t0 = performance.now();
-    await unit.link.start();
-    await waitFor(() => unit.lastSeq() === lastBurst, 'burst applied');
-    const burstPerS = burst / ((performance.now() - t0) / 1000);
+    const bursts: number[] = [];
+    for (let b = 0; b < 3; b++) {
+      await unit.link.stop();
+      const lastBurst = await cloud.call<number>('send', {
+        unitId: 'bench-unit',
+        messages: burst / 500,
+        perMessage: 500,
+        tag: `burst${b}`,
+      });
+      t0 = performance.now();
+      await unit.link.start();
+      await waitFor(() => unit.lastSeq() === lastBurst, 'burst applied');
+      bursts.push(burst / ((performance.now() - t0) / 1000));
+      // Its results drained before the next burst, as the first one found the outbox.
+      await waitFor(() => unit.store.outbox.backlog().count === 0, 'burst results drained');
+    }
+    const burstPerS = median(bursts);
 
     // Outbox drain: everything above left result/state events; drain a fresh 10,000.
     await waitFor(() => unit.store.outbox.backlog().count === 0, 'outbox drained');
