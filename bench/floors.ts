@@ -190,7 +190,6 @@ export const AGENT_DEPS = [
   'zod',
   'libphonenumber-js/max',
   'temporal-polyfill',
-  'prom-client',
 ];
 
 /**

@@ -34,6 +34,7 @@ for p in ./usr/bin/companion-agent ./lib/systemd/system/companion-agent.service 
     ./usr/lib/modules-load.d/companion-agent.conf \
     ./usr/lib/companion-agent/node/runtime.json ./usr/share/doc/companion-agent/node-LICENSE \
     ./usr/lib/companion-agent/dist/agent/cli/main.js \
+    ./usr/lib/companion-agent/dist/agent/cli/main.cjs \
     ./usr/lib/companion-agent/dist/agent/store/migrations/0001_init.sql \
     ./usr/lib/companion-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node; do
     awk '{print $6}' "$TMP/contents" | grep -qx "$p" || die "missing from package: $p"

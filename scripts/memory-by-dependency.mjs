@@ -34,7 +34,6 @@ const DEPS = [
   ['libphonenumber-js/max', 'dial policy, masking (max metadata)'],
   ['temporal-polyfill', 'parsing `once.at` instants (zone rules: tzdata, agent/schedule/tzif.ts)'],
   ['pino', 'logs'],
-  ['prom-client', 'GET /metrics'],
   ['systeminformation', 'GET /v1/system static facts'],
   ['better-sqlite3', 'the store'],
   ['mqtt', 'the cloud link (loaded only with mqtt.enabled)'],

@@ -1,12 +1,12 @@
 /**
- * Prometheus metrics for GET /metrics, on a Registry this object owns (never prom-client's global
- * one, so two agents in one test process do not collide). Counters and the lateness histogram are
- * fed by the Agent's observers; gauges are read from the store, modem and link at scrape time, so
- * nothing here wakes the process between scrapes. No default process metrics: their event-loop
- * monitor would add a timer to an idle unit.
+ * Prometheus metrics for GET /metrics, on a Registry this object owns (two agents in one test
+ * process never share one). Counters and the lateness histogram are fed by the Agent's observers;
+ * gauges are read from the store, modem and link at scrape time, so nothing here wakes the process
+ * between scrapes. No default process metrics: their event-loop monitor would add a timer to an
+ * idle unit. The text format is written by ./prometheus.ts (not prom-client: issue 14).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentDeps } from '../app.js';
+import { PROMETHEUS_CONTENT_TYPE, Registry, type Counter, type Histogram } from './prometheus.js';
 
 /** What a scrape reads, supplied by the server once the agent runs. */
 export interface MetricReadings {
@@ -36,82 +36,63 @@ export class DiagnosticsMetrics {
   private readonly audioFailures: Counter<'phase' | 'step'>;
 
   constructor() {
-    const registers = [this.registry];
-    this.calls = new Counter({
-      name: 'companion_calls_total',
-      help: 'Call attempts by how they ended (completed, busy, no_answer, refused, modem_error...)',
-      labelNames: ['outcome', 'kind'],
-      registers,
-    });
-    this.lateness = new Histogram({
-      name: 'companion_firing_lateness_seconds',
-      help: 'Slot time to dial issued, first attempts of booked calls',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300],
-      registers,
-    });
-    this.planPass = new Histogram({
-      name: 'companion_scheduler_pass_seconds',
-      help: 'Duration of one scheduler planning pass',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
-      registers,
-    });
-    this.audioFailures = new Counter({
-      name: 'companion_audio_failures_total',
-      help: 'Audio steps around calls that failed (phase prepare|restore; the call still went out)',
-      labelNames: ['phase', 'step'],
-      registers,
-    });
-    const read = () => this.readings?.() ?? null;
-    const gauge = (
-      name: string,
-      help: string,
-      value: (r: MetricReadings) => number | null,
-    ): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const r = read();
-          const v = r ? value(r) : null;
-          if (v === null) this.reset();
-          else this.set(v);
-        },
+    const r = this.registry;
+    this.calls = r.counter(
+      'companion_calls_total',
+      'Call attempts by how they ended (completed, busy, no_answer, refused, modem_error...)',
+      ['outcome', 'kind'],
+    );
+    this.lateness = r.histogram(
+      'companion_firing_lateness_seconds',
+      'Slot time to dial issued, first attempts of booked calls',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300],
+    );
+    this.planPass = r.histogram(
+      'companion_scheduler_pass_seconds',
+      'Duration of one scheduler planning pass',
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
+    );
+    this.audioFailures = r.counter(
+      'companion_audio_failures_total',
+      'Audio steps around calls that failed (phase prepare|restore; the call still went out)',
+      ['phase', 'step'],
+    );
+    // A gauge without readings (the agent not attached yet), or with an unknown value, has no
+    // sample: absent, not 0.
+    const gauge = (name: string, help: string, value: (m: MetricReadings) => number | null) =>
+      r.gauge(name, help, () => {
+        const m = this.readings?.();
+        return m ? value(m) : null;
       });
-    };
-    new Gauge({
-      name: 'companion_queue_depth',
-      help: 'Runs owed and not finished, by state',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const r = read();
-        for (const s of QUEUE_STATES) this.set({ state: s }, r?.queue[s] ?? 0);
-      },
+    r.gaugeByLabel('companion_queue_depth', 'Runs owed and not finished, by state', 'state', () => {
+      const m = this.readings?.();
+      return Object.fromEntries(QUEUE_STATES.map((s) => [s, m?.queue[s] ?? 0]));
     });
     gauge(
       'companion_outbox_backlog',
       'Events not yet acknowledged by the cloud',
-      (r) => r.outboxBacklog,
+      (m) => m.outboxBacklog,
     );
     gauge(
       'companion_outbox_oldest_unsent_age_seconds',
       'Age of the oldest unsent event',
-      (r) => r.outboxOldestAgeSec ?? 0,
+      (m) => m.outboxOldestAgeSec ?? 0,
     );
-    gauge('companion_dead_letters', 'Runs in the dead letter (replayable)', (r) => r.deadLetters);
-    gauge('companion_store_size_bytes', 'Size of the SQLite store', (r) => r.storeBytes);
-    gauge('companion_clock_trusted', '1 when the wall clock is trusted', (r) => +r.clockTrusted);
-    gauge('companion_modem_usable', '1 when a call can be placed now', (r) => +r.modemUsable);
-    gauge('companion_modem_signal_dbm', 'Modem signal strength (dBm)', (r) => r.modemSignalDbm);
-    gauge('companion_audio_ok', '1 when the audio driver answers', (r) =>
-      r.audioOk === null ? null : +r.audioOk,
+    gauge('companion_dead_letters', 'Runs in the dead letter (replayable)', (m) => m.deadLetters);
+    gauge('companion_store_size_bytes', 'Size of the SQLite store', (m) => m.storeBytes);
+    gauge('companion_clock_trusted', '1 when the wall clock is trusted', (m) => +m.clockTrusted);
+    gauge('companion_modem_usable', '1 when a call can be placed now', (m) => +m.modemUsable);
+    gauge('companion_modem_signal_dbm', 'Modem signal strength (dBm)', (m) => m.modemSignalDbm);
+    gauge('companion_audio_ok', '1 when the audio driver answers', (m) =>
+      m.audioOk === null ? null : +m.audioOk,
     );
-    gauge('companion_link_enabled', '1 when the MQTT link is configured', (r) => +r.linkEnabled);
-    gauge('companion_link_connected', '1 when the MQTT link is connected', (r) => +r.linkConnected);
-    gauge('companion_uptime_seconds', 'Seconds since the agent started', (r) => r.uptimeSec);
-    gauge('companion_process_resident_memory_bytes', 'Resident set size of the agent process', () =>
-      process.memoryUsage.rss(),
+    gauge('companion_link_enabled', '1 when the MQTT link is configured', (m) => +m.linkEnabled);
+    gauge('companion_link_connected', '1 when the MQTT link is connected', (m) => +m.linkConnected);
+    gauge('companion_uptime_seconds', 'Seconds since the agent started', (m) => m.uptimeSec);
+    r.gauge(
+      'companion_process_resident_memory_bytes',
+      'Resident set size of the agent process',
+      () => process.memoryUsage.rss(),
     );
   }
 
@@ -139,7 +120,7 @@ export class DiagnosticsMetrics {
     this.readings = null;
   }
 
-  async text(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  text(): { contentType: string; body: string } {
+    return { contentType: PROMETHEUS_CONTENT_TYPE, body: this.registry.text() };
   }
 }

@@ -185,7 +185,7 @@ export function buildRoutes({ actions, metrics, page }: RouteDeps): Route[] {
       path: '/metrics',
       scope: 'read',
       handle: async () => {
-        const m = await metrics.text();
+        const m = metrics.text();
         return { text: m.body, contentType: m.contentType };
       },
     },

@@ -77,7 +77,7 @@ describe('audio failures around a call', () => {
       detail: expect.stringMatching(/amixer failed/),
     });
     expect(events[1]!.payload.callId).toBe(call.callId);
-    const text = await metrics.registry.metrics();
+    const text = metrics.registry.text();
     expect(text).toMatch(/companion_audio_failures_total\{phase="prepare",step="route"\} 1/);
     expect(text).toMatch(/companion_audio_failures_total\{phase="restore",step="route"\} 1/);
     expect(inner.dials).toHaveLength(1);
