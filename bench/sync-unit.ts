@@ -17,7 +17,7 @@ export function benchUnit(url: string, unitId: string, publicKey: string) {
   const { sink, applier } = standaloneSink(store, clock, new DialPolicy(), silentLogger());
   const link = new SyncLink({
     unitId,
-    config: mqttConfigSchema.parse({
+    config: mqttConfigSchema().parse({
       enabled: true,
       url,
       reconnect: { minMs: 50, maxMs: 500 },

@@ -23,7 +23,7 @@ export interface HalDeps {
  * Constructs only; the caller runs start().
  */
 export function createModem(config: ModemConfigInput | undefined, deps: HalDeps): Modem {
-  const cfg = modemConfigSchema.parse(config ?? {});
+  const cfg = modemConfigSchema().parse(config ?? {});
   const logger = deps.logger ?? silentLogger;
   switch (cfg.driver) {
     case 'simulator':
@@ -44,7 +44,7 @@ export function createModem(config: ModemConfigInput | undefined, deps: HalDeps)
 }
 
 export function createAudio(config: AudioConfigInput | undefined, deps: HalDeps): Audio {
-  const cfg = audioConfigSchema.parse(config ?? {});
+  const cfg = audioConfigSchema().parse(config ?? {});
   switch (cfg.driver) {
     case 'simulator':
       return new SimulatorAudio({

@@ -35,37 +35,41 @@ import {
   type LayerSources,
 } from './layers.js';
 
-export const configSchema = z
-  .object({
-    version: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
-    /** This unit's id; also its MQTT client id and topic segment. */
-    unitId: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, "_" or "-"')
-      .default('dev-unit'),
-    /** Where the SQLite store (and its backups) live. */
-    dataDir: z.string().min(1).default('./data'),
-    /** Pre-migration database backups under <dataDir>/backups. */
-    backups: backupsConfigSchema.prefault({}),
-    storage: storageSchema.prefault({}),
-    log: logSchema.prefault({}),
-    clock: clockSchema.prefault({}),
-    scheduler: schedulerSchema.prefault({}),
-    runner: runnerSchema.prefault({}),
-    hal: z
-      .object({ modem: modemConfigSchema.prefault({}), audio: audioConfigSchema.prefault({}) })
-      .strict()
-      .prefault({}),
-    dialPolicy: dialPolicyConfigSchema.prefault({}),
-    mqtt: mqttConfigSchema.prefault({}),
-    diagnostics: diagnosticsConfigSchema.prefault({}),
-    /** How long finished work is kept (agent/store/retention.ts, agent/housekeeping.ts). */
-    retention: retentionSchema.prefault({}),
-  })
-  .strict();
+export const configSchema = () =>
+  z
+    .object({
+      version: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
+      /** This unit's id; also its MQTT client id and topic segment. */
+      unitId: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, "_" or "-"')
+        .default('dev-unit'),
+      /** Where the SQLite store (and its backups) live. */
+      dataDir: z.string().min(1).default('./data'),
+      /** Pre-migration database backups under <dataDir>/backups. */
+      backups: backupsConfigSchema().prefault({}),
+      storage: storageSchema().prefault({}),
+      log: logSchema().prefault({}),
+      clock: clockSchema().prefault({}),
+      scheduler: schedulerSchema().prefault({}),
+      runner: runnerSchema().prefault({}),
+      hal: z
+        .object({
+          modem: modemConfigSchema().prefault({}),
+          audio: audioConfigSchema().prefault({}),
+        })
+        .strict()
+        .prefault({}),
+      dialPolicy: dialPolicyConfigSchema().prefault({}),
+      mqtt: mqttConfigSchema().prefault({}),
+      diagnostics: diagnosticsConfigSchema().prefault({}),
+      /** How long finished work is kept (agent/store/retention.ts, agent/housekeeping.ts). */
+      retention: retentionSchema().prefault({}),
+    })
+    .strict();
 
-export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.infer<ReturnType<typeof configSchema>>;
+export type ConfigInput = z.input<ReturnType<typeof configSchema>>;
 
 export type { ConfigIssue } from './layers.js';
 export { ENV_PREFIX } from './layers.js';
@@ -138,7 +142,7 @@ export function loadConfigLayers(opts: LoadOptions = {}): LoadedConfig {
   layers.push(...envLayers(env));
   const { value, sources } = mergeLayers(layers);
   const summary = tried.length === 0 ? BUILT_IN : tried.join(' + ');
-  const parsed = configSchema.safeParse(value);
+  const parsed = configSchema().safeParse(value);
   if (!parsed.success) issues.push(...zodIssues(parsed.error.issues, sources));
   if (issues.length > 0) throw new ConfigError(summary, issues);
   return { config: parsed.data!, files, sources };
@@ -168,7 +172,7 @@ function zodIssues(list: z.core.$ZodIssue[], sources?: Record<string, string>): 
 }
 
 export function parseConfig(value: unknown, source = 'inline'): Config {
-  const parsed = configSchema.safeParse(value);
+  const parsed = configSchema().safeParse(value);
   if (!parsed.success) {
     throw new ConfigError(source, zodIssues(parsed.error.issues));
   }

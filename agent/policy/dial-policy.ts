@@ -103,7 +103,7 @@ export class DialPolicy {
 
   /** Throws (zod) on an invalid config; the config loader reports those errors with their paths. */
   constructor(config: DialPolicyConfigInput = {}) {
-    this.config = dialPolicyConfigSchema.parse(config);
+    this.config = dialPolicyConfigSchema().parse(config);
     this.allowlist = new Set(this.config.allowlist);
     this.countries = new Set(this.config.allowedCountries);
   }

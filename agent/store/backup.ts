@@ -28,14 +28,15 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Db, OpenOptions } from './db.js';
 
-export const backupsConfigSchema = z
-  .object({
-    /** How many pre-migration backups to keep under <dataDir>/backups (oldest pruned first). */
-    keep: z.number().int().min(1).max(100).default(3),
-  })
-  .strict();
+export const backupsConfigSchema = () =>
+  z
+    .object({
+      /** How many pre-migration backups to keep under <dataDir>/backups (oldest pruned first). */
+      keep: z.number().int().min(1).max(100).default(3),
+    })
+    .strict();
 
-export type BackupsConfig = z.infer<typeof backupsConfigSchema>;
+export type BackupsConfig = z.infer<ReturnType<typeof backupsConfigSchema>>;
 
 /** companion-<seq>-v<from>-to-v<to>-<utc stamp>.db; the sequence orders them, not the clock. */
 const NAME = /^companion-(\d{6})-v(\d+)-to-v(\d+)-[0-9TZ]+\.db$/;

@@ -26,7 +26,7 @@ export class AlsaAudio implements Audio {
   private current: AudioStatus;
 
   constructor(opts: AlsaAudioOptions) {
-    this.cfg = alsaAudioConfigSchema.parse(opts.config);
+    this.cfg = alsaAudioConfigSchema().parse(opts.config);
     this.run = opts.run ?? execCommandRunner;
     this.log = opts.logger ?? silentLogger;
     this.current = {

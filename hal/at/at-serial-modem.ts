@@ -64,7 +64,7 @@ export class AtSerialModem implements Modem {
   private readonly statusPoll: StatusPoll;
 
   constructor(opts: AtSerialModemOptions) {
-    this.cfg = atModemConfigSchema.parse(opts.config);
+    this.cfg = atModemConfigSchema().parse(opts.config);
     this.timers = opts.timers;
     this.log = opts.logger ?? silentLogger;
     const open = opts.openTransport ?? openSerialTransport;

@@ -70,7 +70,7 @@ export class ModemManagerModem implements Modem {
   private recovering = false;
 
   constructor(private readonly o: ModemManagerModemOptions) {
-    this.cfg = modemManagerConfigSchema.parse(o.config);
+    this.cfg = modemManagerConfigSchema().parse(o.config);
     this.log = o.logger ?? silentLogger;
     this.events = new ModemEventHub((err) => this.log.warn({ err }, 'modem event listener threw'));
   }

@@ -7,58 +7,57 @@ import { z } from 'zod';
  */
 const ms = z.number().int().nonnegative();
 
-export const simBehaviorSchema = z.discriminatedUnion('outcome', [
-  z.object({
-    /** The callee answers. */
-    outcome: z.literal('answer'),
-    alertAfterMs: ms.default(200),
-    answerAfterMs: ms.default(2_000),
-    /** Remote hang-up this long after answering; omitted = stays until local hang-up or max duration. */
-    hangupAfterMs: ms.optional(),
-    /** The modem stops responding this long after answering (mid-call failure). */
-    silentAfterMs: ms.optional(),
-  }),
-  /** The callee's line is busy. */
-  z.object({ outcome: z.literal('busy'), afterMs: ms.default(1_000) }),
-  /** It rings until the driver's ring timeout. */
-  z.object({ outcome: z.literal('no_answer'), alertAfterMs: ms.default(200) }),
-  /** The callee declines while it rings. */
-  z.object({
-    outcome: z.literal('rejected'),
-    alertAfterMs: ms.default(200),
-    afterMs: ms.default(3_000),
-  }),
-  /** The network refuses the call (invalid number, no service...). */
-  z.object({
-    outcome: z.literal('failed'),
-    afterMs: ms.default(500),
-    detail: z.string().default('call failed'),
-  }),
-  z.object({ outcome: z.literal('no_carrier'), afterMs: ms.default(500) }),
-  /** The dial command itself errors: dial() rejects with ModemError('dial_failed'). */
-  z.object({ outcome: z.literal('dial_error'), message: z.string().default('ERROR') }),
-  /** The dial is accepted and then nothing ever happens (a wedged driver); `done` never resolves. */
-  z.object({ outcome: z.literal('hang') }),
-  /** The modem goes silent this long after the dial, before anyone answers. */
-  z.object({ outcome: z.literal('silent'), afterMs: ms.default(500) }),
-  /** The modem's port vanishes this long after the dial and comes back downMs later. */
-  z.object({
-    outcome: z.literal('drop_port'),
-    afterMs: ms.default(500),
-    downMs: ms.default(2_000),
-  }),
-]);
+export const simBehaviorSchema = () =>
+  z.discriminatedUnion('outcome', [
+    z.object({
+      /** The callee answers. */
+      outcome: z.literal('answer'),
+      alertAfterMs: ms.default(200),
+      answerAfterMs: ms.default(2_000),
+      /** Remote hang-up this long after answering; omitted = stays until local hang-up or max duration. */
+      hangupAfterMs: ms.optional(),
+      /** The modem stops responding this long after answering (mid-call failure). */
+      silentAfterMs: ms.optional(),
+    }),
+    /** The callee's line is busy. */
+    z.object({ outcome: z.literal('busy'), afterMs: ms.default(1_000) }),
+    /** It rings until the driver's ring timeout. */
+    z.object({ outcome: z.literal('no_answer'), alertAfterMs: ms.default(200) }),
+    /** The callee declines while it rings. */
+    z.object({
+      outcome: z.literal('rejected'),
+      alertAfterMs: ms.default(200),
+      afterMs: ms.default(3_000),
+    }),
+    /** The network refuses the call (invalid number, no service...). */
+    z.object({
+      outcome: z.literal('failed'),
+      afterMs: ms.default(500),
+      detail: z.string().default('call failed'),
+    }),
+    z.object({ outcome: z.literal('no_carrier'), afterMs: ms.default(500) }),
+    /** The dial command itself errors: dial() rejects with ModemError('dial_failed'). */
+    z.object({ outcome: z.literal('dial_error'), message: z.string().default('ERROR') }),
+    /** The dial is accepted and then nothing ever happens (a wedged driver); `done` never resolves. */
+    z.object({ outcome: z.literal('hang') }),
+    /** The modem goes silent this long after the dial, before anyone answers. */
+    z.object({ outcome: z.literal('silent'), afterMs: ms.default(500) }),
+    /** The modem's port vanishes this long after the dial and comes back downMs later. */
+    z.object({
+      outcome: z.literal('drop_port'),
+      afterMs: ms.default(500),
+      downMs: ms.default(2_000),
+    }),
+  ]);
 
-export type SimBehavior = z.output<typeof simBehaviorSchema>;
-export type SimBehaviorInput = z.input<typeof simBehaviorSchema>;
+export type SimBehavior = z.output<ReturnType<typeof simBehaviorSchema>>;
+export type SimBehaviorInput = z.input<ReturnType<typeof simBehaviorSchema>>;
 
 /** `number`: an exact E.164 number, a prefix ending in `*` ("+4930*"), or `*` for every number. */
-export const simRuleSchema = z.intersection(
-  z.object({ number: z.string().min(1) }),
-  simBehaviorSchema,
-);
-export type SimRule = z.output<typeof simRuleSchema>;
-export type SimRuleInput = z.input<typeof simRuleSchema>;
+export const simRuleSchema = () =>
+  z.intersection(z.object({ number: z.string().min(1) }), simBehaviorSchema());
+export type SimRule = z.output<ReturnType<typeof simRuleSchema>>;
+export type SimRuleInput = z.input<ReturnType<typeof simRuleSchema>>;
 
 /** What a number gets when no rule matches: answers after 2 s, remote hang-up after 10 s. */
 export const DEFAULT_SIM_BEHAVIOR: SimBehavior = {
@@ -77,13 +76,13 @@ export class SimRuleBook {
 
   constructor(rules: SimRuleInput[] = []) {
     for (const r of rules) {
-      const { number, ...behavior } = simRuleSchema.parse(r);
+      const { number, ...behavior } = simRuleSchema().parse(r);
       this.byPattern.set(number, behavior as SimBehavior);
     }
   }
 
   set(pattern: string, behavior: SimBehaviorInput): void {
-    this.byPattern.set(pattern, simBehaviorSchema.parse(behavior));
+    this.byPattern.set(pattern, simBehaviorSchema().parse(behavior));
   }
 
   delete(pattern: string): void {

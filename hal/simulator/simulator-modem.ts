@@ -101,7 +101,7 @@ export class SimulatorModem implements Modem {
     this.log = opts.logger ?? silentLogger;
     this.rules = new SimRuleBook(opts.rules);
     this.defaultBehavior = opts.defaultRule
-      ? simBehaviorSchema.parse(opts.defaultRule)
+      ? simBehaviorSchema().parse(opts.defaultRule)
       : DEFAULT_SIM_BEHAVIOR;
     this.events = new ModemEventHub((err) => this.log.warn({ err }, 'modem event listener threw'));
   }
@@ -118,12 +118,12 @@ export class SimulatorModem implements Modem {
   }
 
   setDefaultRule(rule: SimBehaviorInput): void {
-    this.defaultBehavior = simBehaviorSchema.parse(rule);
+    this.defaultBehavior = simBehaviorSchema().parse(rule);
   }
 
   /** Queues a behaviour for the next dial only (FIFO; takes precedence over rules). */
   scriptNext(rule: SimBehaviorInput): void {
-    this.scripted.push(simBehaviorSchema.parse(rule));
+    this.scripted.push(simBehaviorSchema().parse(rule));
   }
 
   /** Simulates SIM/registration/signal/operator/network-time changes. */

@@ -44,7 +44,7 @@ describe('/livez and /readyz', () => {
     const store = d.agent.store;
     link = new SyncLink({
       unitId: 'dev-unit',
-      config: mqttConfigSchema.parse({
+      config: mqttConfigSchema().parse({
         enabled: true,
         url: 'mqtt://127.0.0.1:1',
         reconnect: { minMs: 50, maxMs: 200 },

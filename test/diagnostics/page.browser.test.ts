@@ -95,7 +95,7 @@ beforeAll(async () => {
   const store = d.agent.store;
   link = new SyncLink({
     unitId: UNIT,
-    config: mqttConfigSchema.parse({
+    config: mqttConfigSchema().parse({
       enabled: true,
       url: broker.url,
       signature: { required: false },

@@ -108,7 +108,7 @@ describe('call audio through the real amixer and aplay', () => {
     const modem = new AudioRoutedModem({
       modem: inner,
       audio,
-      policy: callAudioConfigSchema.parse({ volume: 85, announcement: 'chime' }),
+      policy: callAudioConfigSchema().parse({ volume: 85, announcement: 'chime' }),
       timers: systemTimers,
     });
     modem.onEvent((e) => {
@@ -167,7 +167,7 @@ describe('call audio through the real amixer and aplay', () => {
     const modem = new AudioRoutedModem({
       modem: inner,
       audio,
-      policy: callAudioConfigSchema.parse({ announcement: 'no-such-prompt' }),
+      policy: callAudioConfigSchema().parse({ announcement: 'no-such-prompt' }),
       timers: systemTimers,
     });
     const failures: string[] = [];

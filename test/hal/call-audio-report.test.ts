@@ -43,7 +43,7 @@ describe('audio failures around a call', () => {
     const modem = new AudioRoutedModem({
       modem: inner,
       audio,
-      policy: callAudioConfigSchema.parse({}),
+      policy: callAudioConfigSchema().parse({}),
       timers: clock,
     });
     const metrics = new DiagnosticsMetrics();

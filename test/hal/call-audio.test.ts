@@ -39,7 +39,7 @@ function rig(opts: { fail?: (argv: string) => boolean; announcement?: string | n
     run,
   });
   const inner = new SimulatorModem({ timers: clock });
-  const policy = callAudioConfigSchema.parse({
+  const policy = callAudioConfigSchema().parse({
     volume: 85,
     announcement: opts.announcement === undefined ? 'chime' : opts.announcement,
   });
@@ -194,7 +194,7 @@ describe('AudioRoutedModem', () => {
     const modem = new AudioRoutedModem({
       modem: inner,
       audio,
-      policy: callAudioConfigSchema.parse({ announcement: 'long', announcementTimeoutMs: 5_000 }),
+      policy: callAudioConfigSchema().parse({ announcement: 'long', announcementTimeoutMs: 5_000 }),
       timers: clock,
     });
     const failures: string[] = [];

@@ -12,14 +12,14 @@ import {
 
 describe('HAL config', () => {
   it('defaults to the simulator drivers', () => {
-    const cfg = halConfigSchema.parse({});
+    const cfg = halConfigSchema().parse({});
     expect(cfg.modem.driver).toBe('simulator');
     expect(cfg.audio.driver).toBe('simulator');
     expect(cfg.modem.at.reopenBackoff).toEqual({ initialMs: 1_000, maxMs: 30_000 });
   });
 
   it('reports every invalid field at once with its path', () => {
-    const r = modemConfigSchema.safeParse({
+    const r = modemConfigSchema().safeParse({
       driver: 'carrier-pigeon',
       at: { baudRate: -1, dialect: 'nokia' },
       simulator: { rules: [{ number: '*', outcome: 'busy', afterMs: 'soon' }] },

@@ -21,7 +21,7 @@ const reason = (p: DialPolicy, n: string, c = ctx()) => {
 
 describe('dialPolicyConfigSchema', () => {
   it('has safe defaults', () => {
-    expect(dialPolicyConfigSchema.parse({})).toEqual({
+    expect(dialPolicyConfigSchema().parse({})).toEqual({
       allowedCountries: ['DE', 'AT', 'CH', 'NL', 'GB', 'US', 'AU'],
       allowlist: [],
       allowPremium: false,
@@ -33,7 +33,7 @@ describe('dialPolicyConfigSchema', () => {
   });
 
   it('reports every bad field with its path', () => {
-    const r = dialPolicyConfigSchema.safeParse({
+    const r = dialPolicyConfigSchema().safeParse({
       allowedCountries: ['de', 'XX'],
       allowlist: ['+49151'],
       maxCallsPerHour: -1,
@@ -51,20 +51,20 @@ describe('dialPolicyConfigSchema', () => {
         'quietHours.zone',
       ]),
     );
-    expect(dialPolicyConfigSchema.parse({ allowedCountries: ['de'] }).allowedCountries).toEqual([
+    expect(dialPolicyConfigSchema().parse({ allowedCountries: ['de'] }).allowedCountries).toEqual([
       'DE',
     ]);
     expect(
-      dialPolicyConfigSchema.safeParse({
+      dialPolicyConfigSchema().safeParse({
         quietHours: { start: '10:00', end: '10:00', zone: 'UTC' },
       }).success,
     ).toBe(false);
   });
 
   it('defaults are not shared between parsed configs', () => {
-    const a = dialPolicyConfigSchema.parse({});
+    const a = dialPolicyConfigSchema().parse({});
     a.allowedCountries.push('FR');
-    expect(dialPolicyConfigSchema.parse({}).allowedCountries).not.toContain('FR');
+    expect(dialPolicyConfigSchema().parse({}).allowedCountries).not.toContain('FR');
   });
 });
 

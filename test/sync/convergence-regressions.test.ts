@@ -503,11 +503,11 @@ describe('snapshots are asked for until they arrive', () => {
 describe('the published test key', () => {
   it('is refused as a pinned key unless a test says so', () => {
     expect(FIXED).toBe(TEST_PUBLIC_KEY_BASE64);
-    const r = mqttConfigSchema.safeParse({ enabled: true, signature: { publicKeys: [FIXED] } });
+    const r = mqttConfigSchema().safeParse({ enabled: true, signature: { publicKeys: [FIXED] } });
     expect(r.success).toBe(false);
     expect(JSON.stringify(r.error?.issues)).toContain('published test key');
     expect(
-      mqttConfigSchema.safeParse({
+      mqttConfigSchema().safeParse({
         enabled: true,
         signature: { publicKeys: [FIXED], allowTestKey: true },
       }).success,

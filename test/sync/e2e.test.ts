@@ -42,7 +42,7 @@ async function setup(): Promise<void> {
   const store = e.agent.store;
   link = new SyncLink({
     unitId: UNIT,
-    config: mqttConfigSchema.parse({
+    config: mqttConfigSchema().parse({
       enabled: true,
       url: broker.url,
       reconnect: { minMs: 100, maxMs: 200 },

@@ -11,7 +11,7 @@ import { unitClientOptions } from '../../sync/link/mqtt-options.js';
 const require = createRequire(import.meta.url);
 
 describe('unitClientOptions', () => {
-  const cfg = mqttConfigSchema.parse({
+  const cfg = mqttConfigSchema().parse({
     enabled: true,
     url: 'mqtt://127.0.0.1:1',
     signature: { required: false },

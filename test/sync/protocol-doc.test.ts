@@ -104,7 +104,7 @@ describe('docs/protocol.md', () => {
     expect(m).not.toBeNull();
     const key = generateSigningKeyPair().publicKeyBase64;
     const text = m![1]!.replace('<base64 from companion-cloud keygen>', key);
-    const r = mqttConfigSchema.safeParse((JSON.parse(text) as { mqtt: unknown }).mqtt);
+    const r = mqttConfigSchema().safeParse((JSON.parse(text) as { mqtt: unknown }).mqtt);
     expect(r.success, JSON.stringify(r.error?.issues)).toBe(true);
   });
 

@@ -35,7 +35,7 @@ export function startUnit(url: string, opts: UnitOptions = {}) {
     new DialPolicy(),
     createLogger({ level: 'silent' }),
   );
-  const config = mqttConfigSchema.parse({
+  const config = mqttConfigSchema().parse({
     enabled: true,
     url,
     reconnect: { minMs: 50, maxMs: 400 },

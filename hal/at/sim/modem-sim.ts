@@ -31,9 +31,9 @@ const personality = z
   .enum(PERSONALITY_NAMES as [PersonalityName, ...PersonalityName[]])
   .parse(values.personality ?? values.dialect);
 
-function loadRules(): z.input<typeof simRuleSchema>[] {
+function loadRules(): z.input<ReturnType<typeof simRuleSchema>>[] {
   if (!values.script) return [];
-  return z.array(simRuleSchema).parse(JSON.parse(readFileSync(values.script, 'utf8')));
+  return z.array(simRuleSchema()).parse(JSON.parse(readFileSync(values.script, 'utf8')));
 }
 
 const sim = new PtyModemSimulator({

@@ -96,7 +96,7 @@ export class PtyModemSimulator {
   }
 
   scriptNext(behavior: SimBehaviorInput): void {
-    this.engine.scriptNext(simBehaviorSchema.parse(behavior));
+    this.engine.scriptNext(simBehaviorSchema().parse(behavior));
   }
 
   setNoise(noise: NoiseOptions): void {
