@@ -25,13 +25,13 @@ export type Db = Database.Database;
 export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /**
- * Page cache per connection, KiB. Pages past it are read again from the kernel's page cache (a
- * pread, microseconds). 256 KiB, not 2 MiB (issue 14): the idle agent with 10,000 bookings held
- * 2.2 MB less RSS, and the engine and sync benches read the same within their noise (planning pass
- * with due slots 4.7–5.0 vs 4.3–5.6 ms, claims 1,478–1,550 vs 1,491–1,850/s, burst 12,726–14,090 vs
- * 13,366–13,548 changes/s, two runs each on one machine).
+ * Page cache per connection, KiB. Pages past it are read again from the kernel's page cache. A
+ * planning pass that plans due slots among 10,000 bookings (the design's 5 ms bar) read 77 pages
+ * from the kernel with 2 MiB, 155 with 1 MiB, 463 with 512 KiB and 689 with 256 KiB, and took
+ * ~1 ms longer with 256 KiB (same process, interleaved: issue 14). 2 MiB costs ~2 MB of idle RSS
+ * with 10,000 bookings; the bar wins.
  */
-export const STORE_CACHE_KIB = 256;
+export const STORE_CACHE_KIB = 2048;
 
 export interface Migration {
   version: number;
