@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { SystemClock } from '../../agent/clock.js';
+import { FakeClock, SystemClock } from '../../agent/clock.js';
 import {
   memInfo,
   SystemInfoCache,
@@ -33,6 +33,35 @@ describe('system readings', () => {
     expect(snap.host.cpuModel).toEqual(expect.any(String));
     expect(snap.memory!.totalBytes).toBeGreaterThan(0);
     expect(siFiles()).toEqual([]);
+  });
+
+  it('start takes the quick readings; systeminformation waits one refresh period (issue 14)', async () => {
+    const clock = new FakeClock();
+    const cache = new SystemInfoCache({
+      clock,
+      logger: silentLogger(),
+      refreshMs: 30_000,
+      callTimeoutMs: 10_000,
+      paths: ['/'],
+    });
+    cache.start();
+    try {
+      expect(cache.snapshot()).toMatchObject({ source: 'quick', host: { os: 'Linux' } });
+      await clock.advance(29_999);
+      expect(cache.snapshot().source).toBe('quick');
+      expect(siFiles()).toEqual([]);
+      await clock.advance(1);
+      // The refresh runs now; its readings take real time (child processes for the static facts).
+      const deadline = Date.now() + 20_000;
+      while (cache.snapshot().source !== 'full' && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(cache.snapshot().source).toBe('full');
+      expect(siFiles()).toEqual([]);
+      expect(clock.pendingTimers()).toBe(1); // the next refresh, one period on
+    } finally {
+      cache.stop();
+    }
+    expect(clock.pendingTimers()).toBe(0);
   });
 
   it('the package is unloaded even when a reading throws', async () => {
