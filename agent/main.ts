@@ -3,6 +3,7 @@
  * agent until SIGTERM/SIGINT. Everything below this file is built from injected parts.
  */
 import { Agent } from './app.js';
+import { processMemoryReducer } from './memory-reducer.js';
 import { SystemClock } from './clock.js';
 import { createLogger, LogRing, type Logger } from './log.js';
 import type { Config } from './config/config.js';
@@ -183,11 +184,15 @@ export async function runUntilSignal(config: Config): Promise<number> {
   // READY=1, then WATCHDOG=1 only while the loop and the database are healthy (no-op without systemd).
   const systemd = systemdWatchdog(rt.agent.store, logger);
   await systemd.ready();
+  // The heap a burst grew is given back once the agent is quiet (agent/memory-reducer.ts).
+  const reducer = processMemoryReducer(new SystemClock(), logger.child({ component: 'memory' }));
+  reducer?.start();
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info({ signal }, 'stopping');
+  reducer?.stop();
   await systemd.stopping();
   await rt.stop();
   logger.flush();

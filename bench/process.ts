@@ -134,9 +134,36 @@ interface Idle {
   cpuMsPerMin: number;
   writeKbPerH: number;
   coldMs: number;
+  /** RSS ~30 s after the first periodic re-send of the unreceipted events (linked run only). */
+  afterResendMb?: number;
 }
 
-async function idleFigures(configPath: string): Promise<Idle> {
+/** Quiet time after the re-send before RSS is read: the agent's memory reducer looks every 10 s. */
+const AFTER_RESEND_QUIET_MS = 30_000;
+
+async function statusOf(c: Child): Promise<{ mqtt?: { eventsResent?: number } }> {
+  const url = c.diagnosticsUrl();
+  if (!url) throw new Error('bench: diagnostics URL not logged');
+  const r = await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return (await r.json()) as { mqtt?: { eventsResent?: number } };
+}
+
+/**
+ * The idle figures are read ~105 s after ready; the unreceipted events are sent again at the first
+ * re-send sweep, 120 s after start (sync/link/drainer.ts). Wait for it, then let the agent go quiet
+ * and read RSS: what a unit whose cloud does not receipt holds for the rest of its life.
+ */
+async function rssAfterResend(c: Child, resentAtLeast: number): Promise<number> {
+  const deadline = performance.now() + 240_000;
+  while (((await statusOf(c)).mqtt?.eventsResent ?? 0) < resentAtLeast) {
+    if (performance.now() > deadline) throw new Error('bench: the periodic re-send never came');
+    await sleep(1000);
+  }
+  await sleep(AFTER_RESEND_QUIET_MS);
+  return rssMbOf(c.child.pid!);
+}
+
+async function idleFigures(configPath: string, resentAtLeast = 0): Promise<Idle> {
   const c = startChild(configPath);
   let peakMb = 0;
   const sampler = setInterval(() => {
@@ -152,6 +179,7 @@ async function idleFigures(configPath: string): Promise<Idle> {
   const a = procStat(c.child.pid!);
   await sleep(IDLE_WINDOW_MS);
   const b = procStat(c.child.pid!);
+  const afterResendMb = resentAtLeast > 0 ? await rssAfterResend(c, resentAtLeast) : undefined;
   await stopChild(c.child);
   const perMin = 60_000 / IDLE_WINDOW_MS;
   return {
@@ -161,11 +189,15 @@ async function idleFigures(configPath: string): Promise<Idle> {
     cpuMsPerMin: (b.cpuMs - a.cpuMs) * perMin,
     writeKbPerH: ((b.writeBytes - a.writeBytes) / 1024) * perMin * 60,
     coldMs,
+    afterResendMb,
   };
 }
 
-/** A data dir with n recurring bookings whose first slot is an hour away (nothing due meanwhile). */
-function provision(dir: string, n: number): void {
+/**
+ * A data dir with n recurring bookings whose first slot is an hour away (nothing due meanwhile);
+ * returns the number of events left sent but unreceipted.
+ */
+function provision(dir: string, n: number): number {
   const store = Store.open(join(dir, 'companion.db'));
   const startsAt = new Date(Date.now() + 3_600_000).toISOString();
   const bookings = recurringBookings(n).map((b) => ({ ...b, startsAt }));
@@ -177,8 +209,11 @@ function provision(dir: string, n: number): void {
   // receipted (a cloud that is away): the idle figures with the link on include what 20,000
   // unreceipted rows cost the drain sweeps. The drain itself is the sync bench's
   // outbox_drain_events_per_s.
-  store.db.prepare('UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL').run(Date.now());
+  const { changes } = store.db
+    .prepare('UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL')
+    .run(Date.now());
   store.close();
+  return changes;
 }
 
 function writeConfig(path: string, value: Record<string, unknown>): string {
@@ -204,7 +239,7 @@ export async function processFigures(
     starts.push(await c.ready);
     await stopChild(c.child);
   }
-  provision(dir, bookings);
+  const unreceipted = provision(dir, bookings);
   const plain = await idleFigures(configPath);
   const keys = generateSigningKeyPair();
   const broker = await startBroker();
@@ -216,7 +251,8 @@ export async function processFigures(
       unitId: 'bench-unit',
       mqtt: { enabled: true, url: broker.url, signature: { publicKeys: [keys.publicKeyBase64] } },
     });
-    linked = await idleFigures(mqttConfig);
+    // Resent twice: once on connect (no session), once at the first periodic sweep.
+    linked = await idleFigures(mqttConfig, 2 * unreceipted);
     traffic = await trafficFigures(mqttConfig, broker, keys.privateKeyPem);
   } finally {
     await broker.dispose();
@@ -233,6 +269,7 @@ export async function processFigures(
     // The linked start meets a broker without a session for it: the 20,000 unreceipted events are
     // sent again at once (docs/protocol.md "Receipts") — a unit coming back after a long outage.
     rss_peak_backlog_drain_mb: round(linked.peakMb, 1),
+    rss_idle_after_resend_mb: round(linked.afterResendMb ?? NaN, 1),
     idle_cpu_ms_per_min: round(plain.cpuMsPerMin),
     idle_cpu_ms_per_min_mqtt: round(linked.cpuMsPerMin),
     idle_disk_write_window_kb_per_h: round(plain.writeKbPerH, 1),

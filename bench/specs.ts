@@ -82,6 +82,11 @@ export const SPECS: Record<string, Spec> = {
     kind: 'time',
     goal: '— (its anonymous part: heaps, not the node binary)',
   },
+  rss_idle_after_resend_mb: {
+    floor: k('floor_node_deps_mqtt_rss_mb'),
+    kind: 'time',
+    goal: '≤ 60 MB (idle, after the first re-send of 20,000 unreceipted events)',
+  },
   rss_under_traffic_mb: { floor: k('floor_node_deps_mqtt_rss_mb'), kind: 'time', goal: '≤ 75 MB' },
   rss_peak_backlog_drain_mb: {
     floor: k('floor_node_deps_mqtt_rss_mb'),
