@@ -15,7 +15,7 @@ import { SimulatorModem, SimulatorAudio } from '../hal/simulator/index.js';
 import { Store } from '../agent/store/store.js';
 import { applierFor, RunLifecycle } from '../agent/lifecycle/index.js';
 import { Planner } from '../agent/scheduler/planner.js';
-import { median, percentile, round, sleep } from './stats.js';
+import { median, percentile, preciseWallClock, round, sleep } from './stats.js';
 import { recurringBookings, upserts } from './workload.js';
 
 const openPolicy = () =>
@@ -76,8 +76,15 @@ function tempDir(tag: string): string {
 export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record<string, number>> {
   const dir = tempDir('lateness');
   const clock = new SystemClock();
+  // The agent runs on the system clock, as in production; the modem stamps each dial at
+  // sub-millisecond resolution, as the floor's timer does (bench/floors.ts timerFloor).
+  const preciseNow = preciseWallClock();
   const modem = new SimulatorModem({
-    timers: clock,
+    timers: {
+      now: preciseNow,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (h) => clock.clearTimeout(h),
+    },
     defaultRule: { outcome: 'answer', alertAfterMs: 1, answerAfterMs: 2, hangupAfterMs: 5 },
   });
   const lateness: number[] = [];

@@ -14,3 +14,16 @@ export function round(v: number, digits = 2): number {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wall-clock epoch ms at performance.now()'s resolution: latency figures of a few milliseconds
+ * read in whole Date.now() milliseconds are mostly rounding (a p99 of 3 or 4 against a floor of 2).
+ * Aligned with Date.now() at one of its ticks (a spin of at most 1 ms).
+ */
+export function preciseWallClock(): () => number {
+  const t0 = Date.now();
+  let t = t0;
+  while (t === t0) t = Date.now();
+  const offset = t - performance.now();
+  return () => offset + performance.now();
+}
