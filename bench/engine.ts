@@ -15,7 +15,7 @@ import { SimulatorModem, SimulatorAudio } from '../hal/simulator/index.js';
 import { Store } from '../agent/store/store.js';
 import { applierFor, RunLifecycle } from '../agent/lifecycle/index.js';
 import { Planner } from '../agent/scheduler/planner.js';
-import { median, percentile, preciseWallClock, round, sleep } from './stats.js';
+import { benchFatal, median, percentile, preciseWallClock, round, sleep } from './stats.js';
 import { recurringBookings, upserts } from './workload.js';
 
 const openPolicy = () =>
@@ -76,17 +76,20 @@ function tempDir(tag: string): string {
 export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record<string, number>> {
   const dir = tempDir('lateness');
   const clock = new SystemClock();
-  // The agent runs on the system clock, as in production; the modem stamps each dial at
-  // sub-millisecond resolution, as the floor's timer does (bench/floors.ts timerFloor).
-  const preciseNow = preciseWallClock();
   const modem = new SimulatorModem({
-    timers: {
-      now: preciseNow,
-      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-      clearTimeout: (h) => clock.clearTimeout(h),
-    },
+    timers: clock,
     defaultRule: { outcome: 'answer', alertAfterMs: 1, answerAfterMs: 2, hangupAfterMs: 5 },
   });
+  // The agent runs on the system clock, as in production (its stores take whole milliseconds);
+  // each dial is stamped here at sub-millisecond resolution, as the floor's timer is
+  // (bench/floors.ts timerFloor).
+  const preciseNow = preciseWallClock();
+  const dialedAt: number[] = [];
+  const dial = modem.dial.bind(modem);
+  modem.dial = (...args) => {
+    dialedAt.push(preciseNow());
+    return dial(...args);
+  };
   const lateness: number[] = [];
   const agent = new Agent({
     config: parseConfig({
@@ -95,6 +98,7 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
     }),
     clock,
     logger: silentLogger(),
+    onFatal: benchFatal,
     modem,
     audio: new SimulatorAudio({ timers: clock }),
     dialGuard: openPolicy(),
@@ -122,8 +126,7 @@ export async function fireLateness(calls = 150, spacingMs = 120): Promise<Record
   await sleep(1000 + calls * spacingMs + 1000);
   const callCommits = commits() - afterApply - planCommits;
   const lightCommits = commits.light() - lightAfterApply;
-  for (let i = 0; i < modem.dials.length; i++)
-    lateness.push(modem.dials[i]!.at - (start + i * spacingMs));
+  for (let i = 0; i < dialedAt.length; i++) lateness.push(dialedAt[i]! - (start + i * spacingMs));
   await agent.stop();
   rmSync(dir, { recursive: true, force: true });
   return {
@@ -154,6 +157,7 @@ export async function retryLateness(calls = 60, spacingMs = 400): Promise<Record
     config: parseConfig({ dataDir: dir, dialPolicy: { quietHours: null } }),
     clock,
     logger: silentLogger(),
+    onFatal: benchFatal,
     modem,
     audio: new SimulatorAudio({ timers: clock }),
     dialGuard: openPolicy(),

@@ -27,3 +27,12 @@ export function preciseWallClock(): () => number {
   const offset = t - performance.now();
   return () => offset + performance.now();
 }
+
+/**
+ * For the agents the benches build (silent loggers): an unexpected error in the agent is printed
+ * before the process exits, as the agent's own handler would log it (agent/app.ts exitFatal).
+ */
+export function benchFatal(err: unknown, where: string): never {
+  console.error(`bench: the agent failed in ${where}:`, err);
+  process.exit(70);
+}

@@ -22,7 +22,7 @@ import { parseConfig } from '../agent/config/config.js';
 import { silentLogger } from '../agent/log.js';
 import { DialPolicy } from '../agent/policy/dial-policy.js';
 import { SimulatorAudio, SimulatorModem } from '../hal/simulator/index.js';
-import { round } from './stats.js';
+import { benchFatal, round } from './stats.js';
 
 const DAY = 86_400_000;
 const MB = 1024 * 1024;
@@ -54,6 +54,7 @@ export async function yearFigures(days = Number(process.env.BENCH_YEAR_DAYS ?? 3
     }),
     clock,
     logger: silentLogger(),
+    onFatal: benchFatal,
     modem,
     audio: new SimulatorAudio({ timers: clock }),
     dialGuard: new DialPolicy(policy),
