@@ -100,7 +100,11 @@ export async function startRuntime(
     dialGuard,
     metrics,
     logRing: opts.logRing ?? null,
-    link: link && { state: () => link.state(), requestResync: () => link.requestSync('resync') },
+    link: link && {
+      state: () => link.state(),
+      connection: () => link.connection(),
+      requestResync: () => link.requestSync('resync'),
+    },
   });
   // Calls matter more than the technician's endpoint: a port in use is logged, not fatal.
   await diagnostics.start().catch((err: unknown) => log.error({ err }, 'diagnostics not started'));

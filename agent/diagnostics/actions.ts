@@ -38,6 +38,8 @@ export function operatorActionPayload(
 /** The MQTT link as diagnostics sees it (sync/ provides it; absent when MQTT is off). */
 export interface DiagnosticsLink {
   state(): unknown;
+  /** Connected and since when only, without the store's counts (the per-minute history sample). */
+  connection?(): unknown;
   requestResync(): Promise<void> | void;
 }
 

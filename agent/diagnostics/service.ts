@@ -137,7 +137,10 @@ export class DiagnosticsService {
       ? new HistoryRecorder({
           clock,
           modem: agent.modem,
-          link: () => linkSample(this.d.link?.state()),
+          link: () => {
+            const l = this.d.link;
+            return linkSample(l ? (l.connection ? l.connection() : l.state()) : undefined);
+          },
           repo: new HistoryRepo(store),
           clockTrusted: () => agent.clockState()?.trusted !== false,
           flushMinutes: config.history.flushMinutes,

@@ -205,12 +205,25 @@ export class SyncLink extends EventEmitter<LinkEvents> {
     this.requests.poke({ force: true });
   }
 
+  /** Whether the link is up and since when, without reading the store (history samples it). */
+  connection(): Pick<LinkState, 'enabled' | 'connected' | 'connectedSince'> {
+    return {
+      enabled: this.cfg.enabled,
+      connected: this.isConnected(),
+      connectedSince: this.s.connectedSince,
+    };
+  }
+
+  private isConnected(): boolean {
+    return this.client?.connected === true && this.phase === 'connected' && this.subscribed;
+  }
+
   state(): LinkState {
     const backlog = this.deps.outbox.backlog();
     return {
       enabled: this.cfg.enabled,
       phase: this.phase,
-      connected: this.client?.connected === true && this.phase === 'connected' && this.subscribed,
+      connected: this.isConnected(),
       url: redactUrl(this.cfg.url),
       lastContactAt: this.s.lastContactAt,
       connectedSince: this.s.connectedSince,
