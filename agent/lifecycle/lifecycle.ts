@@ -4,7 +4,6 @@
  * change runs through this class. Every method is one transaction (or runs inside the caller's); each
  * transition is a conditioned statement (run-writes.ts) and writes exactly one typed outbox event.
  */
-import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/store.js';
 import type { BookingRow } from '../store/bookings-repo.js';
 import type { AttemptRow, CallSpec, RunRow, RunStatus } from '../store/runs-repo.js';
@@ -12,6 +11,7 @@ import type { Booking } from '../bookings/schema.js';
 import type { EndedBy } from '../../sync/contract/events.js';
 import { nextSlotOf } from '../bookings/slots.js';
 import { RunWrites } from './run-writes.js';
+import { timeOrderedId } from '../store/time-ordered-id.js';
 import { decideAfterAttempt, decideMisfire, INTERRUPTED, type RunDecision } from './policy.js';
 import {
   attemptDialingEvent,
@@ -113,7 +113,7 @@ export class RunLifecycle {
   planSlot(b: BookingRow, slotAt: number, now: number): { created: boolean; fires: boolean } {
     const spec = b.spec!;
     const m = decideMisfire(spec, slotAt, now);
-    const id = randomUUID();
+    const id = timeOrderedId(now);
     const status = m.fire ? 'pending' : 'skipped';
     const created = this.w.insert(
       {
@@ -203,7 +203,7 @@ export class RunLifecycle {
       });
       return null;
     }
-    const attemptId = randomUUID();
+    const attemptId = timeOrderedId(now);
     const firstDial = run.dials === 0 && run.replays === 0 && run.status === 'pending';
     const latenessMs = firstDial ? now - run.slotAt : null;
     const dialled: CallSpec = { ...call, callee: verdict.e164 };
@@ -406,7 +406,7 @@ export class RunLifecycle {
         allowQuietHours: true,
       });
       if (!verdict.ok) throw new OperationError(verdict.message, `dial_policy:${verdict.reason}`);
-      const id = randomUUID();
+      const id = timeOrderedId(now);
       const reason = `test_call_by_${req.requestedBy}`;
       this.w.insert(
         {
