@@ -103,7 +103,7 @@ export class HistoryRepo {
       >(
         `SELECT a.ended_at AS at, a.outcome, a.status, r.kind, r.id AS runId, r.booking_id AS bookingId
            FROM attempts a JOIN runs r ON r.id = a.run_id
-          WHERE a.ended_at >= ? ORDER BY a.ended_at LIMIT ?`,
+          WHERE a.ended_at >= ? ORDER BY a.ended_at LIMIT +?`,
       )
       .all(from, limit);
     const unattempted = db
@@ -116,7 +116,7 @@ export class HistoryRepo {
            FROM runs r
           WHERE r.status IN ('skipped', 'refused') AND r.updated_at >= ?
             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = r.id)
-          ORDER BY r.updated_at LIMIT ?`,
+          ORDER BY r.updated_at LIMIT +?`,
       )
       .all(from, limit);
     return [

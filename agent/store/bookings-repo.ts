@@ -72,7 +72,7 @@ export class BookingsRepo {
     );
     this.dueStmt = db.prepare<[number, number], RawBooking>(
       `SELECT * FROM bookings WHERE status = 'active' AND next_slot_at IS NOT NULL AND next_slot_at <= ?
-       ORDER BY next_slot_at LIMIT ?`,
+       ORDER BY next_slot_at LIMIT +?`,
     );
     this.nextDueStmt = db.prepare<[], { t: number | null }>(
       `SELECT min(next_slot_at) AS t FROM bookings WHERE status = 'active' AND next_slot_at IS NOT NULL`,
@@ -82,7 +82,7 @@ export class BookingsRepo {
          status = @status, updated_at = @now WHERE id = @id AND version = @version`,
     );
     this.listStmt = db.prepare<[number], RawBooking>(
-      'SELECT * FROM bookings ORDER BY status, next_slot_at IS NULL, next_slot_at, id LIMIT ?',
+      'SELECT * FROM bookings ORDER BY status, next_slot_at IS NULL, next_slot_at, id LIMIT +?',
     );
     this.countStmt = db.prepare<[], { status: BookingStatus; n: number }>(
       'SELECT status, count(*) AS n FROM bookings GROUP BY status',

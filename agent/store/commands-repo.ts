@@ -64,7 +64,7 @@ export class CommandsRepo {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.recentStmt = db.prepare<[number], RawCommand>(
-      'SELECT * FROM commands ORDER BY received_at DESC LIMIT ?',
+      'SELECT * FROM commands ORDER BY received_at DESC LIMIT +?',
     );
   }
 

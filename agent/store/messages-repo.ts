@@ -48,7 +48,7 @@ export class MessagesRepo {
        VALUES (@msgId, @channel, @digest, @status, @answers, @raw, @sentAt, @receivedAt)`,
     );
     this.recentStmt = db.prepare<[number], RawMessage>(
-      'SELECT * FROM messages ORDER BY received_at DESC LIMIT ?',
+      'SELECT * FROM messages ORDER BY received_at DESC LIMIT +?',
     );
   }
 

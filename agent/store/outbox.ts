@@ -93,7 +93,7 @@ export class Outbox {
     // sweep with 20,000 of them: 140 ms/min of idle CPU with the link on, issue 14).
     this.unsent = db.prepare<[number, number], OutboxRow>(
       `SELECT * FROM outbox INDEXED BY outbox_unsent
-       WHERE sent_at IS NULL AND receipted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`,
+       WHERE sent_at IS NULL AND receipted_at IS NULL AND seq > ? ORDER BY seq LIMIT +?`,
     );
     // The first send only: a re-send of an unreceipted critical event writes nothing (the drainer
     // spaces re-sends in memory), so a cloud that stays silent costs no flash wear.
@@ -105,7 +105,7 @@ export class Outbox {
     this.owedStmt = db.prepare<[number, number, number], OutboxRow>(
       `SELECT * FROM outbox WHERE seq > ? AND receipted_at IS NULL
          AND (sent_at IS NULL OR (class = 'critical' AND sent_at <= ?))
-       ORDER BY seq LIMIT ?`,
+       ORDER BY seq LIMIT +?`,
     );
     // A receipt may overtake the PUBACK's mark: a receipted row counts as sent. (The right-hand
     // side of SET sees the old row, so `coalesce(sent_at, receipted_at)` left sent_at NULL and the
@@ -128,7 +128,7 @@ export class Outbox {
     this.evictStmt = db.prepare<[number]>(
       `DELETE FROM outbox WHERE seq IN (
          SELECT seq FROM outbox INDEXED BY outbox_unsent
-         WHERE sent_at IS NULL AND class = 'telemetry' ORDER BY seq LIMIT ?)`,
+         WHERE sent_at IS NULL AND class = 'telemetry' ORDER BY seq LIMIT +?)`,
     );
     // AUTOINCREMENT keeps its high-water mark in sqlite_sequence (a row appears with the first
     // insert): raising it makes the next event's seq follow `floor`.
@@ -137,7 +137,7 @@ export class Outbox {
        SELECT 'outbox', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')`,
     );
     this.listStmt = db.prepare<[number], OutboxRow>(
-      'SELECT * FROM outbox ORDER BY seq DESC LIMIT ?',
+      'SELECT * FROM outbox ORDER BY seq DESC LIMIT +?',
     );
   }
 

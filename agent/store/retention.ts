@@ -93,8 +93,8 @@ export class RetentionQueries {
          WHERE ${runDeletable(statuses)}
            AND (coalesce(finished_at, updated_at) < @cutoff
                 OR rowid <= (SELECT rowid FROM runs WHERE status IN ${statuses}
-                             ORDER BY rowid DESC LIMIT 1 OFFSET @keep))
-         ORDER BY rowid LIMIT @batch`,
+                             ORDER BY rowid DESC LIMIT 1 OFFSET +@keep))
+         ORDER BY rowid LIMIT +@batch`,
       );
     this.s = {
       outboxBatch: db.prepare<{ cutoff: number; keep: number; batch: number }, { seq: number }>(
@@ -102,8 +102,8 @@ export class RetentionQueries {
          WHERE ${OUTBOX_DELIVERED}
            AND (created_at < @cutoff
                 OR seq <= (SELECT seq FROM outbox WHERE ${OUTBOX_DELIVERED}
-                           ORDER BY seq DESC LIMIT 1 OFFSET @keep))
-         ORDER BY seq LIMIT @batch`,
+                           ORDER BY seq DESC LIMIT 1 OFFSET +@keep))
+         ORDER BY seq LIMIT +@batch`,
       ),
       // The condition is repeated in the DELETE so a row that changed meanwhile is never removed.
       outboxDelete: db.prepare<[number]>(
@@ -112,29 +112,29 @@ export class RetentionQueries {
       commandsBatch: db.prepare<{ cutoff: number; keep: number; batch: number }, { rowid: number }>(
         `SELECT rowid FROM commands
          WHERE received_at < @cutoff
-            OR rowid <= (SELECT rowid FROM commands ORDER BY rowid DESC LIMIT 1 OFFSET @keep)
-         ORDER BY rowid LIMIT @batch`,
+            OR rowid <= (SELECT rowid FROM commands ORDER BY rowid DESC LIMIT 1 OFFSET +@keep)
+         ORDER BY rowid LIMIT +@batch`,
       ),
       rejectedBatch: db.prepare<{ keep: number; batch: number }, { rowid: number }>(
         `SELECT rowid FROM commands
          WHERE status = 'rejected'
            AND rowid <= (SELECT rowid FROM commands WHERE status = 'rejected'
-                         ORDER BY rowid DESC LIMIT 1 OFFSET @keep)
-         ORDER BY rowid LIMIT @batch`,
+                         ORDER BY rowid DESC LIMIT 1 OFFSET +@keep)
+         ORDER BY rowid LIMIT +@batch`,
       ),
       commandDelete: db.prepare<[number]>('DELETE FROM commands WHERE rowid = ?'),
       messagesBatch: db.prepare<{ cutoff: number; keep: number; batch: number }, { id: number }>(
         `SELECT id FROM messages
          WHERE received_at < @cutoff
-            OR id <= (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET @keep)
-         ORDER BY id LIMIT @batch`,
+            OR id <= (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET +@keep)
+         ORDER BY id LIMIT +@batch`,
       ),
       rejectedMessagesBatch: db.prepare<{ keep: number; batch: number }, { id: number }>(
         `SELECT id FROM messages
          WHERE status = 'rejected'
            AND id <= (SELECT id FROM messages WHERE status = 'rejected'
-                      ORDER BY id DESC LIMIT 1 OFFSET @keep)
-         ORDER BY id LIMIT @batch`,
+                      ORDER BY id DESC LIMIT 1 OFFSET +@keep)
+         ORDER BY id LIMIT +@batch`,
       ),
       messageDelete: db.prepare<[number]>('DELETE FROM messages WHERE id = ?'),
       finishedRunsBatch: runsBatch(FINISHED),

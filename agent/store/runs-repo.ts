@@ -181,14 +181,14 @@ export class RunsRepo {
         `SELECT * FROM runs WHERE booking_id = ? AND status = 'running'`,
       ),
       upcoming: p<[number], RawRun>(
-        `SELECT * FROM runs WHERE status IN ('pending', 'retry_wait', 'running') ORDER BY due_at LIMIT ?`,
+        `SELECT * FROM runs WHERE status IN ('pending', 'retry_wait', 'running') ORDER BY due_at LIMIT +?`,
       ),
       recent: p<[number], RawRun>(
         `SELECT * FROM runs WHERE status NOT IN ('pending', 'retry_wait', 'running')
-         ORDER BY coalesce(finished_at, updated_at) DESC LIMIT ?`,
+         ORDER BY coalesce(finished_at, updated_at) DESC LIMIT +?`,
       ),
       byStatus: p<[string, number], RawRun>(
-        'SELECT * FROM runs WHERE status = ? ORDER BY updated_at DESC LIMIT ?',
+        'SELECT * FROM runs WHERE status = ? ORDER BY updated_at DESC LIMIT +?',
       ),
       dialsSince: p<[number], { n: number }>(
         'SELECT count(*) AS n FROM attempts WHERE dial_at IS NOT NULL AND dial_at >= ?',

@@ -84,7 +84,7 @@ export class TechnicianAudit {
 
   recent(limit: number): AuditView[] {
     return this.store.db
-      .prepare<[number], Row>('SELECT * FROM technician_audit ORDER BY id DESC LIMIT ?')
+      .prepare<[number], Row>('SELECT * FROM technician_audit ORDER BY id DESC LIMIT +?')
       .all(limit)
       .map((x) => ({
         id: x.id,
