@@ -68,15 +68,23 @@ export class CommandsRepo {
     );
   }
 
+  /** The key of the id last looked up: applying a command looks it up, then records it. */
+  private last: { id: string; key: number } | null = null;
+
+  private keyOf(commandId: string): number {
+    if (this.last?.id !== commandId) this.last = { id: commandId, key: commandKey(commandId) };
+    return this.last.key;
+  }
+
   get(commandId: string): CommandRecord | null {
-    const r = this.getStmt.get(commandKey(commandId), commandId);
+    const r = this.getStmt.get(this.keyOf(commandId), commandId);
     return r ? toRecord(r) : null;
   }
 
   record(c: CommandRecord): void {
     this.insertStmt.run(
       c.commandId,
-      commandKey(c.commandId),
+      this.keyOf(c.commandId),
       c.source,
       c.type,
       c.bookingId,
