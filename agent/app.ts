@@ -106,6 +106,7 @@ export class Agent {
     try {
       store = Store.open(this.d.dbPath ?? dbPathOf(config), {
         busyTimeoutMs: config.storage.busyTimeoutMs,
+        walTimers: clock,
         ...this.d.openOptions,
       });
     } catch (err) {

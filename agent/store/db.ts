@@ -18,6 +18,7 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMAND_KEY_SQL, commandKey } from './command-key.js';
+import type { CheckpointTimers } from './wal-checkpointer.js';
 
 export type Db = Database.Database;
 
@@ -31,7 +32,10 @@ export type Db = Database.Database;
  * test/store/bound-limits.test.ts keeps the sources to this.
  */
 
-/** The WAL file is cut back to this after a checkpoint (4 MiB: the 1000-page auto-checkpoint). */
+/**
+ * The WAL file is cut back to this after a checkpoint (4 MiB: about the ~500–1000 pages written
+ * between two checkpoints; a burst may grow it to the 4000-page backstop of wal-checkpointer.ts).
+ */
 export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -98,6 +102,8 @@ export interface OpenOptions {
   maxPageCount?: number;
   /** Timestamps for the store's own events (storage recovered); the agent passes its clock. */
   now?: () => number;
+  /** The quiet wait before a WAL checkpoint (wal-checkpointer.ts); the agent passes its clock. */
+  walTimers?: CheckpointTimers;
   /**
    * How long SQLite itself waits for another connection's write lock before SQLITE_BUSY. The driver
    * is synchronous, so this wait blocks the event loop: the agent keeps it short and retries

@@ -11,6 +11,7 @@ import { RunsRepo } from './runs-repo.js';
 import { CommandsRepo } from './commands-repo.js';
 import { MessagesRepo } from './messages-repo.js';
 import { StorageHealth, isStorageFull } from './storage-health.js';
+import { WalCheckpointer, type CheckpointTimers } from './wal-checkpointer.js';
 import {
   openDbRecovering,
   SNAPSHOT_NEEDED_KEY,
@@ -28,6 +29,8 @@ export class Store {
   readonly storage: StorageHealth;
   /** Set when start found a corrupt file and began afresh. */
   recoveredFromCorruption: CorruptionRecovery | null = null;
+  /** WAL checkpoints after a commit instead of inside one (null: SQLite's own, in-memory stores). */
+  readonly checkpointer: WalCheckpointer | null;
 
   private depth = 0;
   private outboxWritten = false;
@@ -39,6 +42,7 @@ export class Store {
   constructor(
     readonly db: Db,
     private readonly now: () => number = Date.now,
+    walTimers?: CheckpointTimers,
   ) {
     this.storage = new StorageHealth(now);
     this.meta = new MetaStore(db);
@@ -49,13 +53,15 @@ export class Store {
     this.runs = new RunsRepo(db);
     this.commands = new CommandsRepo(db);
     this.messages = new MessagesRepo(db);
+    this.checkpointer = WalCheckpointer.attach(db, walTimers ? { timers: walTimers } : {});
   }
 
   static open(path: string, opts: OpenOptions = {}): Store {
     const now = opts.now ?? Date.now;
-    if (!opts.recoverCorruption || path === ':memory:') return new Store(openDb(path, opts), now);
+    if (!opts.recoverCorruption || path === ':memory:')
+      return new Store(openDb(path, opts), now, opts.walTimers);
     const { db, recovered } = openDbRecovering(path, opts, now);
-    const store = new Store(db, now);
+    const store = new Store(db, now, opts.walTimers);
     if (recovered) {
       store.recoveredFromCorruption = recovered;
       // The fresh store knows no bookings: ask the cloud for all of them, and say what happened.
@@ -102,6 +108,8 @@ export class Store {
       this.outboxWritten = false;
       for (const l of this.outboxListeners) l();
     }
+    // Last: its turn of the event loop comes after what the commit set in motion (the drain above).
+    if (this.depth === 0) this.checkpointer?.afterCommit();
     return result;
   }
 
