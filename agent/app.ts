@@ -106,8 +106,8 @@ export class Agent {
     try {
       store = Store.open(this.d.dbPath ?? dbPathOf(config), {
         busyTimeoutMs: config.storage.busyTimeoutMs,
-        walTimers: clock,
         ...this.d.openOptions,
+        walCheckpoint: { timers: clock, ...this.d.openOptions?.walCheckpoint },
       });
     } catch (err) {
       lock.release();

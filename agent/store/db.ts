@@ -18,7 +18,7 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMAND_KEY_SQL, commandKey } from './command-key.js';
-import type { CheckpointTimers } from './wal-checkpointer.js';
+import type { WalCheckpointerOptions } from './wal-checkpointer.js';
 
 export type Db = Database.Database;
 
@@ -102,8 +102,8 @@ export interface OpenOptions {
   maxPageCount?: number;
   /** Timestamps for the store's own events (storage recovered); the agent passes its clock. */
   now?: () => number;
-  /** The quiet wait before a WAL checkpoint (wal-checkpointer.ts); the agent passes its clock. */
-  walTimers?: CheckpointTimers;
+  /** When WAL checkpoints run (wal-checkpointer.ts); the agent passes its clock as `timers`. */
+  walCheckpoint?: WalCheckpointerOptions;
   /**
    * How long SQLite itself waits for another connection's write lock before SQLITE_BUSY. The driver
    * is synchronous, so this wait blocks the event loop: the agent keeps it short and retries

@@ -11,7 +11,7 @@ import { RunsRepo } from './runs-repo.js';
 import { CommandsRepo } from './commands-repo.js';
 import { MessagesRepo } from './messages-repo.js';
 import { StorageHealth, isStorageFull } from './storage-health.js';
-import { WalCheckpointer, type CheckpointTimers } from './wal-checkpointer.js';
+import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.js';
 import {
   openDbRecovering,
   SNAPSHOT_NEEDED_KEY,
@@ -42,7 +42,7 @@ export class Store {
   constructor(
     readonly db: Db,
     private readonly now: () => number = Date.now,
-    walTimers?: CheckpointTimers,
+    walCheckpoint: WalCheckpointerOptions = {},
   ) {
     this.storage = new StorageHealth(now);
     this.meta = new MetaStore(db);
@@ -53,15 +53,15 @@ export class Store {
     this.runs = new RunsRepo(db);
     this.commands = new CommandsRepo(db);
     this.messages = new MessagesRepo(db);
-    this.checkpointer = WalCheckpointer.attach(db, walTimers ? { timers: walTimers } : {});
+    this.checkpointer = WalCheckpointer.attach(db, walCheckpoint);
   }
 
   static open(path: string, opts: OpenOptions = {}): Store {
     const now = opts.now ?? Date.now;
     if (!opts.recoverCorruption || path === ':memory:')
-      return new Store(openDb(path, opts), now, opts.walTimers);
+      return new Store(openDb(path, opts), now, opts.walCheckpoint);
     const { db, recovered } = openDbRecovering(path, opts, now);
-    const store = new Store(db, now, opts.walTimers);
+    const store = new Store(db, now, opts.walCheckpoint);
     if (recovered) {
       store.recoveredFromCorruption = recovered;
       // The fresh store knows no bookings: ask the cloud for all of them, and say what happened.

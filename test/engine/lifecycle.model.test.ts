@@ -63,6 +63,7 @@ describe('the run lifecycle against its model', () => {
           'run:cancelled',
           'attempt:other_version',
           'exit:TransientGaveUp',
+          'wal:checkpoint',
         ])
           expect(coverage.get(what), what).toBeGreaterThan(0);
       }
@@ -74,6 +75,7 @@ describe('the run lifecycle against its model', () => {
 function tally(c: Coverage, unit: Unit): void {
   const db = unit.proc.agent.store.db;
   c.add('dial', unit.dials.length);
+  c.add('wal:checkpoint', unit.checkpoints());
   for (const r of db
     .prepare('SELECT outcome, count(*) AS n FROM attempts GROUP BY outcome')
     .all() as { outcome: string; n: number }[])

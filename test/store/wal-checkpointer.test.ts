@@ -33,7 +33,7 @@ const clock = new FakeClock(T0);
 function openStore(): Store {
   const dir = mkdtempSync(join(tmpdir(), 'companion-wal-'));
   dirs.push(dir);
-  const store = Store.open(join(dir, 'companion.db'), { walTimers: clock });
+  const store = Store.open(join(dir, 'companion.db'), { walCheckpoint: { timers: clock } });
   stores.push(store);
   return store;
 }

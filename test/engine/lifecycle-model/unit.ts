@@ -40,6 +40,8 @@ export class ModelUnit {
   readonly exits: { err: unknown; where: string }[] = [];
   proc!: Proc;
   private wallAtStop: number;
+  /** WAL checkpoints run by processes that are gone (the live one's are added in `checkpoints`). */
+  private pastCheckpoints = 0;
 
   constructor(start: number) {
     this.wallAtStop = start;
@@ -76,6 +78,9 @@ export class ModelUnit {
       dialGuard: permissivePolicy(),
       random: () => 0.5,
       onFatal: (err, where) => fatal.push({ err, where }),
+      // A WAL checkpoint after every few commits (the agent's is 64): copies interleave with the
+      // model's cancels, faults, crashes and restarts (agent/store/wal-checkpointer.ts).
+      openOptions: { walCheckpoint: { commits: 3 } },
     });
     await agent.start();
     await clock.settle();
@@ -87,8 +92,14 @@ export class ModelUnit {
     this.proc.modem.setRule(number, b);
   }
 
+  /** WAL checkpoints run so far, by every process of this unit. */
+  checkpoints(): number {
+    return this.pastCheckpoints + (this.proc.agent.store.checkpointer?.runs ?? 0);
+  }
+
   /** Graceful stop (SIGTERM) and start again. Time goes on while the agent stops. */
   async restart(): Promise<void> {
+    this.pastCheckpoints = this.checkpoints();
     let stopped = false;
     const stopping = this.proc.agent.stop().finally(() => (stopped = true));
     while (!stopped) await this.proc.clock.advance(500);
@@ -99,6 +110,7 @@ export class ModelUnit {
 
   /** SIGKILL and start again: nothing is settled by the dying process. */
   async crash(): Promise<void> {
+    this.pastCheckpoints = this.checkpoints();
     this.proc.agent.abandon();
     this.wallAtStop = this.proc.clock.now();
     await this.start();
