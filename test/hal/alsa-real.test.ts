@@ -271,11 +271,21 @@ describe('a booked call on the real agent with hal.audio.driver "alsa"', () => {
       await sleep(300);
     }
     expect(last, agent.output().slice(-3000)).toMatchObject({ status: 'completed' });
-    // The restore runs right after the call ends; give it the moment it takes.
-    for (let i = 0; i < 100; i++) {
-      if ((readFileSync(journal, 'utf8').match(/Capture nocap/g) ?? []).length >= 2) break;
+    // The restore runs right after the call ends, one amixer at a time; wait for the agent's own
+    // word that it finished (diagnostics' lastCall.restoredAt) — not for the first of its commands
+    // in the journal, which raced the last one (CI, stop 25: read before "Master unmute").
+    const token = readFileSync(join(dir, 'data', 'diagnostics.token'), 'utf8').trim();
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(agent.output())![1]!;
+    const audioStatus = async () =>
+      (await (
+        await fetch(`${url}/v1/audio`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as Record<string, unknown> & { lastCall: { restoredAt: number | null } | null };
+    let body = await audioStatus();
+    for (let i = 0; i < 200 && body.lastCall?.restoredAt == null; i++) {
       await sleep(50);
+      body = await audioStatus();
     }
+    expect(body.lastCall?.restoredAt, 'the restore finished').not.toBeNull();
 
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
     const dialAt = (JSON.parse(readFileSync(dialLog, 'utf8').trim()) as { at: number }).at;
@@ -308,10 +318,6 @@ describe('a booked call on the real agent with hal.audio.driver "alsa"', () => {
     expect(bytes.subarray(0, chime.length).equals(chime)).toBe(true);
 
     // Diagnostics show the audio and what the last call's audio did.
-    const token = readFileSync(join(dir, 'data', 'diagnostics.token'), 'utf8').trim();
-    const url = /"url":"(http:\/\/[^"]+)"/.exec(agent.output())![1]!;
-    const res = await fetch(`${url}/v1/audio`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({
       audio: { driver: 'alsa', ok: true, route: 'off', volume: 40 },
       policy: { volume: 90, announcement: 'chime' },
