@@ -30,6 +30,8 @@ const QUEUE_STATES = ['pending', 'retry_wait', 'running'] as const;
 export class DiagnosticsMetrics {
   readonly registry = new Registry();
   private readings: (() => MetricReadings) | null = null;
+  /** This scrape's readings: taken once per scrape, shared by every gauge (see text()). */
+  private scrape: MetricReadings | null = null;
   private readonly calls: Counter<'outcome' | 'kind'>;
   private readonly lateness: Histogram;
   private readonly planPass: Histogram;
@@ -60,14 +62,10 @@ export class DiagnosticsMetrics {
     // A gauge without readings (the agent not attached yet), or with an unknown value, has no
     // sample: absent, not 0.
     const gauge = (name: string, help: string, value: (m: MetricReadings) => number | null) =>
-      r.gauge(name, help, () => {
-        const m = this.readings?.();
-        return m ? value(m) : null;
-      });
-    r.gaugeByLabel('companion_queue_depth', 'Runs owed and not finished, by state', 'state', () => {
-      const m = this.readings?.();
-      return Object.fromEntries(QUEUE_STATES.map((s) => [s, m?.queue[s] ?? 0]));
-    });
+      r.gauge(name, help, () => (this.scrape ? value(this.scrape) : null));
+    r.gaugeByLabel('companion_queue_depth', 'Runs owed and not finished, by state', 'state', () =>
+      Object.fromEntries(QUEUE_STATES.map((s) => [s, this.scrape?.queue[s] ?? 0])),
+    );
     gauge(
       'companion_outbox_backlog',
       'Events not yet acknowledged by the cloud',
@@ -120,7 +118,18 @@ export class DiagnosticsMetrics {
     this.readings = null;
   }
 
+  /**
+   * One scrape. The readings are taken once and every gauge reads from them: they count the
+   * outbox's unreceipted events and the runs by state, ~0.7 ms with 20,000 events owed — taken per
+   * gauge, 13 times, a scrape cost 12.8 ms of the agent's CPU (issue 14), and the gauges of one
+   * scrape could disagree with each other.
+   */
   text(): { contentType: string; body: string } {
-    return { contentType: PROMETHEUS_CONTENT_TYPE, body: this.registry.text() };
+    this.scrape = this.readings?.() ?? null;
+    try {
+      return { contentType: PROMETHEUS_CONTENT_TYPE, body: this.registry.text() };
+    } finally {
+      this.scrape = null;
+    }
   }
 }
