@@ -71,6 +71,38 @@ describe('config versions', () => {
     expect(err!.issues.find((i) => i.path === 'bogus')?.message).toBe('unknown key');
   });
 
+  it('a mistyped key anywhere in the hardware section is refused with its path', () => {
+    // hal/ composed its sections without .strict(): "hal.modem.at.pth" was accepted and the AT
+    // driver opened the default /dev/ttyUSB2; "hal.audio.call.volum" left the call volume at 80.
+    const typos = [
+      'hal.bogus',
+      'hal.modem.bogus',
+      'hal.modem.simulator.bogus',
+      'hal.modem.at.pth',
+      'hal.modem.at.reopenBackoff.initalMs',
+      'hal.modem.modemmanager.bogus',
+      'hal.audio.bogus',
+      'hal.audio.call.volum',
+      'hal.audio.simulator.bogus',
+      'hal.audio.alsa.crad',
+      'hal.audio.alsa.routes.cal',
+    ];
+    const config: Record<string, unknown> = {};
+    for (const path of typos) {
+      const keys = path.split('.');
+      let at = config;
+      for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
+      at[keys.at(-1)!] = 1;
+    }
+    const err = load(JSON.stringify(config));
+    expect(err!.issues.map((i) => [i.path, i.message]).sort()).toEqual(
+      typos.map((p) => [p, 'unknown key']).sort(),
+    );
+    // A mixer control name in a route is the operator's to choose, not a typo.
+    const routes = { call: { Headphone: 'on' }, speaker: { Speaker: 'on', 'Line Out': '80%' } };
+    expect(load(JSON.stringify({ hal: { audio: { alsa: { routes } } } }))).toBeNull();
+  });
+
   it('the packaged defaults and the example operator file are valid', () => {
     // The .deb must never ship defaults (or document an example) the agent rejects.
     for (const f of ['defaults.json', 'config.example.json']) {
