@@ -84,8 +84,12 @@ export class BookingsRepo {
     this.listStmt = db.prepare<[number], RawBooking>(
       'SELECT * FROM bookings ORDER BY status, next_slot_at IS NULL, next_slot_at, id LIMIT +?',
     );
-    this.countStmt = db.prepare<[], { status: BookingStatus; n: number }>(
-      'SELECT status, count(*) AS n FROM bookings GROUP BY status',
+    // One statement, one snapshot: the total from the smallest index, the rest from the partial
+    // index of bookings not active (migration 0009) — never a scan of the table's rows.
+    this.countStmt = db.prepare<[], { status: BookingStatus | 'total'; n: number }>(
+      `SELECT 'total' AS status, count(*) AS n FROM bookings
+       UNION ALL
+       SELECT status, count(*) AS n FROM bookings WHERE status <> 'active' GROUP BY status`,
     );
     this.activeIdsStmt = db.prepare<[], { id: string; version: number; changedSeq: number | null }>(
       `SELECT id, version, changed_seq AS changedSeq FROM bookings WHERE status IN ('active', 'paused', 'completed')`,
@@ -151,7 +155,12 @@ export class BookingsRepo {
 
   counts(): Record<BookingStatus, number> {
     const out: Record<BookingStatus, number> = { active: 0, paused: 0, completed: 0, cancelled: 0 };
-    for (const r of this.countStmt.all()) out[r.status] = r.n;
+    let total = 0;
+    for (const r of this.countStmt.all()) {
+      if (r.status === 'total') total = r.n;
+      else out[r.status] = r.n;
+    }
+    out.active = total - out.paused - out.completed - out.cancelled;
     return out;
   }
 
