@@ -64,6 +64,10 @@ describe('the run lifecycle against its model', () => {
           'attempt:other_version',
           'exit:TransientGaveUp',
           'wal:checkpoint',
+          'booking:active',
+          'booking:paused',
+          'booking:cancelled',
+          'booking:completed',
         ])
           expect(coverage.get(what), what).toBeGreaterThan(0);
       }
@@ -99,5 +103,8 @@ function tally(c: Coverage, unit: Unit): void {
     )
     .get() as { n: number };
   c.add('attempt:other_version', versions.n);
+  // Invariant 8 checks the counts by status after every step: the runs must leave bookings in each.
+  for (const [status, n] of Object.entries(unit.proc.agent.store.bookings.counts()))
+    c.add(`booking:${status}`, n);
   for (const x of unit.exits) c.add(`exit:${(x.err as Error).name}`);
 }

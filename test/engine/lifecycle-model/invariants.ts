@@ -111,6 +111,18 @@ export function checkInvariants(m: LifecycleModel, r: ModelUnit, final = false):
       );
   }
 
+  // 8. The bookings counted by status (from indexes: the total and a partial index of the bookings
+  // not active, migration 0009) are what the table's rows say, whatever cancels, pauses, edits,
+  // completions, crashes and restarts did to them.
+  const byRow: Record<string, number> = { active: 0, paused: 0, completed: 0, cancelled: 0 };
+  for (const b of store.db.prepare('SELECT status FROM bookings NOT INDEXED').all() as {
+    status: string;
+  }[])
+    byRow[b.status] = (byRow[b.status] ?? 0) + 1;
+  const counted = store.bookings.counts();
+  if (Object.entries(byRow).some(([k, n]) => counted[k as keyof typeof counted] !== n))
+    fail('booking_counts', `counted ${JSON.stringify(counted)}, rows ${JSON.stringify(byRow)}`);
+
   if (final) {
     // 7. Time ran out: nothing is left owed or in flight.
     for (const run of runRows)
