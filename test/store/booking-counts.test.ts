@@ -7,25 +7,14 @@
  * active bookings (planning, the next slot) on bookings_next_slot. Real SQLite files; rows written
  * directly.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
+import { tempStores } from '../support/temp-db.js';
 
 const STATUSES = ['active', 'paused', 'completed', 'cancelled'] as const;
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function openStore(): Store {
-  const dir = mkdtempSync(join(tmpdir(), 'companion-booking-counts-'));
-  dirs.push(dir);
-  return Store.open(join(dir, 'companion.db'));
-}
+const openStore = tempStores('booking-counts');
 
 function addBookings(store: Store, statuses: readonly string[]): void {
   const insert = store.db.prepare(

@@ -5,24 +5,13 @@
  * the unit had kept. They must give the answer a full read gives, through an index that holds it.
  * Real SQLite files; rows written directly, in any order and with ties.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
 import type { RunStatus } from '../../agent/store/runs-repo.js';
+import { tempStores } from '../support/temp-db.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function openStore(): Store {
-  const dir = mkdtempSync(join(tmpdir(), 'companion-claim-queries-'));
-  dirs.push(dir);
-  return Store.open(join(dir, 'companion.db'));
-}
+const openStore = tempStores('claim-queries');
 
 interface RunSpec {
   status: RunStatus;

@@ -5,10 +5,7 @@
  * seen before the upgrade must still be recognised after it: a redelivered command gets its first
  * answer, a reused id is refused, never applied twice.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openDb, schemaVersion, type Db } from '../../agent/store/db.js';
 import { commandDigest } from '../../agent/bookings/apply.js';
 import { Store } from '../../agent/store/store.js';
@@ -16,17 +13,9 @@ import { commandKey } from '../../agent/store/command-key.js';
 import { applierFor } from '../../agent/lifecycle/index.js';
 import { FakeClock } from '../../agent/clock.js';
 import { DialPolicy } from '../../agent/policy/dial-policy.js';
+import { tempDbPaths } from '../support/temp-db.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function dbPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'companion-commands-mig-'));
-  dirs.push(d);
-  return join(d, 'companion.db');
-}
+const dbPath = tempDbPaths('commands-mig');
 
 const upsert = (commandId: string, id: string, version: number) => ({
   type: 'booking.upsert',

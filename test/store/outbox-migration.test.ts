@@ -4,23 +4,12 @@
  * and the AUTOINCREMENT high-water mark: with the newest rows already pruned, a fresh table would
  * hand their seqs out again — and a late receipt for one of them would mark a new event delivered.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openDb, schemaVersion } from '../../agent/store/db.js';
 import { Store } from '../../agent/store/store.js';
+import { tempDbPaths } from '../support/temp-db.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function dbPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'companion-outbox-mig-'));
-  dirs.push(d);
-  return join(d, 'companion.db');
-}
+const dbPath = tempDbPaths('outbox-mig');
 
 const rows = (s: Store) => s.db.prepare('SELECT * FROM outbox ORDER BY seq').all();
 

@@ -4,26 +4,14 @@
  * heartbeat's `unreceipted` read every such row of the table to check its class, and the history's
  * per-minute link sample asked for the whole link state (both counts) to learn "connected".
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SystemClock } from '../../agent/clock.js';
-import { Store } from '../../agent/store/store.js';
 import { mqttConfigSchema } from '../../sync/config.js';
 import { SyncLink, type SyncLinkDeps } from '../../sync/link/link.js';
 import type { OutboxSource } from '../../sync/ports.js';
+import { tempStores } from '../support/temp-db.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function store(): Store {
-  const dir = mkdtempSync(join(tmpdir(), 'companion-idle-reads-'));
-  dirs.push(dir);
-  return Store.open(join(dir, 'companion.db'));
-}
+const store = tempStores('idle-reads');
 
 describe('idle reads with a large unreceipted backlog', () => {
   it('the unreceipted count reads its index alone, and counts critical unreceipted rows only', () => {
