@@ -16,6 +16,7 @@ import { CommandApplier, type CalleePolicy } from './bookings/apply.js';
 import { Planner, type PlanResult } from './scheduler/planner.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { CallRunner } from './runner/runner.js';
+import { RestartHold, restartHoldStatusLine, type RestartHoldState } from './restart-hold.js';
 import { RunLifecycle, type DialGuard } from './lifecycle/lifecycle.js';
 import {
   beginBootEpoch,
@@ -57,6 +58,8 @@ export interface AgentDeps {
   random?: () => number;
   /** The audio around calls, for diagnostics (main wires AudioRoutedModem.callAudioStatus). */
   callAudio?: () => CallAudioStatus;
+  /** A restart's hold changed (SIGUSR2, agent/restart-hold.ts): main sends it to systemd. */
+  onRestartHold?: (s: RestartHoldState) => void;
   /** Observers, e.g. for metrics and benchmarks. */
   observe?: {
     onDial?: (run: RunRow, latenessMs: number | null) => void;
@@ -86,7 +89,15 @@ interface Running {
   offNetworkTime: () => void;
   housekeeping: Housekeeping;
   housekeepingSchedule: HousekeepingSchedule;
+  hold: RestartHold;
 }
+
+/**
+ * How long the agent holds new calls for a restart it was told is coming (SIGUSR2) once no call is
+ * in progress. postinst restarts it within a second or two; a postinst that died must not keep the
+ * unit silent, so after this claims resume.
+ */
+export const RESTART_HOLD_MS = 120_000;
 
 export class Agent {
   private r: Running | null = null;
@@ -137,12 +148,23 @@ export class Agent {
         persistEveryMs: config.clock.persistEverySec * 1000,
       });
       const applier = new CommandApplier(store, clock, lifecycle, this.d.dialGuard);
-      const runner = new CallRunner({
+      const hold: RestartHold = new RestartHold({
+        clock,
+        runnerIdle: () => runner.idle(),
+        holdMs: RESTART_HOLD_MS,
+        changed: (s) => {
+          this.log.info({ hold: s }, restartHoldStatusLine(s));
+          this.d.onRestartHold?.(s);
+        },
+        resume: () => runner.kick(),
+      });
+      const runner: CallRunner = new CallRunner({
         lifecycle,
         clock,
         modem: this.d.modem,
         logger,
-        canFire: () => scheduler.trustState()?.trusted === true,
+        // Nothing is claimed while the clock is untrusted (rule 9) or a restart is awaited.
+        canFire: () => scheduler.trustState()?.trusted === true && hold.allowsClaims(),
         bootEpoch,
         config: {
           hangGraceMs: config.runner.hangGraceSec * 1000,
@@ -226,6 +248,7 @@ export class Agent {
         offNetworkTime,
         housekeeping,
         housekeepingSchedule,
+        hold,
       };
       this.startedAt = clock.now();
       scheduler.start();
@@ -254,6 +277,7 @@ export class Agent {
     const r = this.r;
     if (!r) return;
     r.offNetworkTime();
+    r.hold.stop();
     r.housekeepingSchedule.stop();
     r.scheduler.stop();
     await r.runner.stop();
@@ -344,6 +368,16 @@ export class Agent {
   }
   clockState(): TrustState | null {
     return this.r?.scheduler.trustState() ?? null;
+  }
+  /**
+   * A restart is coming (SIGUSR2 from the package's postinst): let the call in progress end, start
+   * no other, and say when nothing is in progress (agent/restart-hold.ts).
+   */
+  requestRestart(): void {
+    this.running.hold.request();
+  }
+  restartHold(): RestartHoldState | null {
+    return this.r?.hold.state() ?? null;
   }
   /** Re-plan after an operator action (replay, test call) so the runner sees it at once. */
   poke(): void {

@@ -3,6 +3,7 @@
  * agent until SIGTERM/SIGINT. Everything below this file is built from injected parts.
  */
 import { Agent } from './app.js';
+import { restartHoldStatusLine, type RestartHoldState } from './restart-hold.js';
 import { processMemoryReducer } from './memory-reducer.js';
 import { SystemClock } from './clock.js';
 import { createLogger, LogRing, type Logger } from './log.js';
@@ -29,6 +30,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Recent log lines for GET /v1/logs (the ring the logger tees into). */
   logRing?: LogRing;
+  /** A restart's hold changed (SIGUSR2: agent/restart-hold.ts). */
+  onRestartHold?: (s: RestartHoldState) => void;
 }
 
 export async function startRuntime(
@@ -73,6 +76,7 @@ export async function startRuntime(
     },
     observe: metrics.observers(),
     callAudio: () => modem.callAudioStatus(),
+    ...(opts.onRestartHold ? { onRestartHold: opts.onRestartHold } : {}),
   });
   await refuseOnFailedUpgrade(backups, () => agent.start());
   const offCallAudio = reportCallAudio({
@@ -183,11 +187,21 @@ export async function runUntilSignal(config: Config): Promise<number> {
       { missing },
       'started without the node flags the memory budget relies on (use the companion-agent command or npm start)',
     );
-  const rt = await startRuntime(config, logger, { logRing });
+  let announce: (s: RestartHoldState) => void = () => {};
+  const rt = await startRuntime(config, logger, { logRing, onRestartHold: (s) => announce(s) });
   logger.info({ pid: process.pid }, 'ready');
   // READY=1, then WATCHDOG=1 only while the loop and the database are healthy (no-op without systemd).
   const systemd = systemdWatchdog(rt.agent.store, logger);
   await systemd.ready();
+  // An upgrade asks before it restarts the agent (packaging/debian/postinst): the call in progress
+  // ends by itself, no other starts, and the systemd status line says when (agent/restart-hold.ts).
+  announce = (s) => void systemd.status(restartHoldStatusLine(s));
+  const onRestartRequest = () => {
+    if (rt.agent.restartHold() === null) return; // already stopping
+    logger.info('SIGUSR2: a restart is coming');
+    rt.agent.requestRestart();
+  };
+  process.on('SIGUSR2', onRestartRequest);
   // The heap a burst grew is given back once the agent is quiet (agent/memory-reducer.ts).
   const reducer = processMemoryReducer(new SystemClock(), logger.child({ component: 'memory' }));
   reducer?.start();
@@ -196,6 +210,9 @@ export async function runUntilSignal(config: Config): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info({ signal }, 'stopping');
+  process.off('SIGUSR2', onRestartRequest);
+  // Still caught while stopping: a late request must not kill the agent mid-stop (Node's default).
+  process.on('SIGUSR2', () => undefined);
   reducer?.stop();
   await systemd.stopping();
   await rt.stop();

@@ -6,6 +6,7 @@
 import type { CallAudioStatus } from '../../hal/call-audio.js';
 import type { Agent } from '../app.js';
 import type { Clock } from '../clock.js';
+import type { RestartHoldState } from '../restart-hold.js';
 import type { Logger, LogRing } from '../log.js';
 import type { DialGuard } from '../lifecycle/lifecycle.js';
 import { maskPhone } from '../policy/phone.js';
@@ -95,6 +96,7 @@ export class DiagnosticsActions {
     ready: Readiness;
     audio: CallAudioStatus | null;
     access: Record<string, unknown>;
+    restartHold: RestartHoldState | null;
   } {
     const { agent, clock } = this.d;
     const s = unitStatus(agent.store, {
@@ -112,6 +114,8 @@ export class DiagnosticsActions {
       ...s,
       bootEpoch: agent.bootEpoch,
       audio,
+      // An upgrade waiting for the call in progress, then holding new calls (agent/restart-hold.ts).
+      restartHold: agent.restartHold(),
       verdict: judgeVerdict(ready, s),
       ready,
       access: this.d.access(),

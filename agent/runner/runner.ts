@@ -97,6 +97,11 @@ export class CallRunner {
     while (this.draining) await this.draining;
   }
 
+  /** True while the runner works: a claim on its way, a call, its outcome's write. */
+  working(): boolean {
+    return this.draining !== null;
+  }
+
   busy(): { runId: string; attemptId: string } | null {
     const c = this.current;
     return c ? { runId: c.claim.run.id, attemptId: c.claim.attempt.id } : null;
@@ -181,8 +186,12 @@ export class CallRunner {
       const settled: Settled[] = [];
       let claim: Claim | null;
       try {
+        // Asked again on every retry of a busy store: a restart hold or an untrusted clock that
+        // came while the claim waited stops it (agent/restart-hold.ts).
         claim = await this.durably('claim', () =>
-          this.d.lifecycle.claimNext(this.d.bootEpoch, this.d.clock.now(), settled),
+          this.stopped || !this.d.canFire()
+            ? null
+            : this.d.lifecycle.claimNext(this.d.bootEpoch, this.d.clock.now(), settled),
         );
       } catch (err) {
         if (!this.stopped) this.d.onFatal(err, 'claiming a run');

@@ -5,7 +5,7 @@
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { databaseAnswers } from './db-probe.js';
-import { notifierFromEnv, watchdogUsec } from './notifier.js';
+import { notifierFromEnv, watchdogUsec, type Notifier } from './notifier.js';
 import { Watchdog } from './watchdog.js';
 
 export { Watchdog, type WatchdogEvent, type WatchdogOptions } from './watchdog.js';
@@ -15,9 +15,24 @@ export { databaseAnswers } from './db-probe.js';
 export interface SystemdHandle {
   ready(): Promise<void>;
   stopping(): Promise<void>;
+  /** The unit's status line (`systemctl status`, `systemctl show -p StatusText`), sent in order. */
+  status(text: string): Promise<void>;
 }
 
-const NOOP: SystemdHandle = { ready: async () => {}, stopping: async () => {} };
+const NOOP: SystemdHandle = {
+  ready: async () => {},
+  stopping: async () => {},
+  status: async () => {},
+};
+
+/**
+ * Status lines in the order they were set: each goes out through its own systemd-notify child, and
+ * two children racing could leave systemd showing the older line.
+ */
+function orderedStatus(notifier: Notifier): (text: string) => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  return (text) => (last = last.then(() => notifier.notify(`STATUS=${text}`)));
+}
 
 export function systemdWatchdog(
   store: Store,
@@ -35,11 +50,12 @@ export function systemdWatchdog(
     return {
       ready: () => notifier.notify('READY=1'),
       stopping: () => notifier.notify('STOPPING=1'),
+      status: orderedStatus(notifier),
     };
   }
   const intervalMs = Math.max(1000, Math.floor(usec / 1000 / 2));
   log.info({ intervalMs }, 'systemd watchdog enabled');
-  return new Watchdog({
+  const watchdog = new Watchdog({
     notifier,
     intervalMs,
     databaseAnswers: databaseAnswers(store),
@@ -47,4 +63,9 @@ export function systemdWatchdog(
       if (e.kind !== 'ping') log.warn(e, 'withholding watchdog ping: agent unhealthy');
     },
   });
+  return {
+    ready: () => watchdog.ready(),
+    stopping: () => watchdog.stopping(),
+    status: orderedStatus(notifier),
+  };
 }

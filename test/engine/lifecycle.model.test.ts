@@ -68,6 +68,8 @@ describe('the run lifecycle against its model', () => {
           'booking:paused',
           'booking:cancelled',
           'booking:completed',
+          'hold:waited_for_call',
+          'hold:expired',
         ])
           expect(coverage.get(what), what).toBeGreaterThan(0);
       }
@@ -107,4 +109,6 @@ function tally(c: Coverage, unit: Unit): void {
   for (const [status, n] of Object.entries(unit.proc.agent.store.bookings.counts()))
     c.add(`booking:${status}`, n);
   for (const x of unit.exits) c.add(`exit:${(x.err as Error).name}`);
+  c.add('hold:waited_for_call', unit.holdsWaitedForCall);
+  c.add('hold:expired', unit.holdsExpired);
 }

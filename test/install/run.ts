@@ -51,6 +51,9 @@ async function step(name: string, fn: () => Promise<void> | void): Promise<void>
   }
 }
 
+const LONG_CALLEE = '+4915199999999';
+const LONG_CALL_MS = 20_000;
+
 /** The operator's files, as a workshop writes them after installing. */
 const OPERATOR = {
   '/etc/companion-agent/config.json': {
@@ -63,6 +66,16 @@ const OPERATOR = {
       modem: {
         driver: 'simulator',
         simulator: {
+          // The long call an upgrade's restart must wait for (step "an upgrade waits ...").
+          rules: [
+            {
+              number: LONG_CALLEE,
+              outcome: 'answer',
+              alertAfterMs: 200,
+              answerAfterMs: 500,
+              hangupAfterMs: LONG_CALL_MS,
+            },
+          ],
           defaultRule: {
             outcome: 'answer',
             alertAfterMs: 200,
@@ -80,23 +93,23 @@ const OPERATOR = {
 };
 
 function bookingFile(id: string, atMs: number, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ commands: [bookingCommand(id, atMs, extra)] });
+}
+
+function bookingCommand(id: string, atMs: number, extra: Record<string, unknown> = {}) {
   const at = new Date(Math.ceil(atMs / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return JSON.stringify({
-    commands: [
-      {
-        type: 'booking.upsert',
-        commandId: `${id}-cmd`,
-        booking: {
-          id,
-          version: 1,
-          callee: '+4915123456789',
-          agentId: 'companion',
-          schedule: { kind: 'once', at },
-          ...extra,
-        },
-      },
-    ],
-  });
+  return {
+    type: 'booking.upsert',
+    commandId: `${id}-cmd`,
+    booking: {
+      id,
+      version: 1,
+      callee: '+4915123456789',
+      agentId: 'companion',
+      schedule: { kind: 'once', at },
+      ...extra,
+    },
+  };
 }
 
 /** Each booking as id@version, sorted: what an upgrade must keep. */
@@ -292,10 +305,11 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
     await step(
       'unattended upgrade A → B (apt-get -y, no terminal): new migration, changed defaults',
       async () => {
-        // Falls due while the upgrade runs: the old agent places it during the unpack, or the new one
-        // right after its restart, within the catch-up window — or the old one places it and the
-        // upgrade's stop interrupts it (seen once in CI), and the new one retries it. A short
-        // backoff keeps that third case inside the wait below.
+        // Falls due while the upgrade runs: the old agent places it during the unpack (postinst
+        // then waits for it to end before the restart), or the new one right after its restart,
+        // within the catch-up window. Before the restart waited for calls, the old agent could
+        // place it and the restart cut it (seen once in CI): one attempt now, never interrupted.
+        // The short backoff is kept so a failure shows as an extra attempt, not a timeout.
         const retry = { maxAttempts: 3, initialBackoffSec: 5, maxBackoffSec: 5, jitter: 0 };
         c!.exec(
           `cat > /run/ci/call-2.json <<'EOF'\n${bookingFile('ci-call-upgrade', Date.now() + 3000, { retry })}\nEOF`,
@@ -402,6 +416,7 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
           'completed',
           `the call due during the upgrade was placed: ${JSON.stringify(run2)}`,
         );
+        assert.equal(run2.attempts?.length, 1, 'placed once: the upgrade cut no call');
       },
     );
 
@@ -432,6 +447,52 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
           'dialled after the downtime',
         );
         assert.ok((att?.latenessMs ?? Infinity) < 900_000, 'within the default catch-up window');
+      },
+    );
+
+    await step(
+      "an upgrade's restart waits for the call in progress; a call due meanwhile goes to the new agent",
+      async () => {
+        // postinst's restart path (dpkg-reconfigure = postinst configure <installed version>, as
+        // in an upgrade) while a 20-s call is answered: postinst asks first (SIGUSR2), the call
+        // ends by itself, and only then is the agent restarted. The second booking falls due
+        // during the call: held, not placed by the old agent after it, placed by the new one.
+        const t = Date.now();
+        const file = JSON.stringify({
+          commands: [
+            bookingCommand('ci-call-long', t + 3000, { callee: LONG_CALLEE }),
+            bookingCommand('ci-call-held', t + 8000),
+          ],
+        });
+        c!.exec(`cat > /run/ci/call-4.json <<'EOF'\n${file}\nEOF`);
+        assert.equal(c!.exec('companion-agent apply /run/ci/call-4.json').code, 0);
+        await unit.waitForRun('ci-call-long', (x) => !!x.attempts?.[0]?.answeredAt, 30_000);
+        const pid = unit.state().MainPID;
+        const start = Date.now();
+        const r = c!.exec('dpkg-reconfigure companion-agent', 3 * 60_000);
+        figures.restart_waited_for_call_ms = Date.now() - start;
+        assert.equal(r.code, 0, r.out + r.err);
+        assert.match(r.out + r.err, /a call is in progress; the agent restarts when it ends/);
+        assert.notEqual(unit.state().MainPID, pid, 'the agent was restarted');
+        const stopBegan = unit.wallTime('ActiveExitTimestamp');
+        const readyAgain = unit.wallTime('ActiveEnterTimestamp');
+        const long = await unit.waitForRun('ci-call-long', (x) => x.status === 'completed', 10_000);
+        const held = await unit.waitForRun('ci-call-held', (x) => x.status === 'completed', 60_000);
+        const la = long.attempts ?? [];
+        const ha = held.attempts ?? [];
+        log(
+          `ci-call-long: ${JSON.stringify(la.map((x) => [x.outcome, x.answeredAt, x.endedAt]))}; stop began ${new Date(stopBegan).toISOString()}, new agent ready ${new Date(readyAgain).toISOString()}; ci-call-held: ${JSON.stringify(ha.map((x) => [x.outcome, x.dialAt]))}; dpkg-reconfigure took ${figures.restart_waited_for_call_ms} ms`,
+        );
+        assert.equal(la.length, 1);
+        assert.equal(la[0]!.outcome, 'completed', 'the answered call was not hung up');
+        const ended = Date.parse(la[0]!.endedAt!);
+        assert.ok(
+          ended - Date.parse(la[0]!.answeredAt!) >= LONG_CALL_MS - 1000,
+          'it ran its length',
+        );
+        assert.ok(stopBegan >= ended, 'the agent was stopped only after the call ended');
+        assert.equal(ha.length, 1);
+        assert.ok(Date.parse(ha[0]!.dialAt!) >= readyAgain, 'held, then placed by the new agent');
       },
     );
 

@@ -12,6 +12,7 @@ export interface RunView {
     outcome: string | null;
     dialAt: string | null;
     answeredAt: string | null;
+    endedAt: string | null;
     latenessMs: number | null;
   }[];
 }
@@ -35,6 +36,16 @@ export class UnitView {
 
   state(): Record<string, string | undefined> {
     return this.c.show('companion-agent.service', PROPS);
+  }
+
+  /** A timestamp property of the service as wall time in ms (systemd's µs, in UTC). */
+  wallTime(prop: string): number {
+    const v = this.c
+      .exec(`systemctl show --timestamp=us+utc -p ${prop} --value companion-agent.service`)
+      .out.trim();
+    const m = /(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})\.(\d{6}) UTC$/.exec(v);
+    if (!m) throw new Error(`${prop}: not a timestamp: ${JSON.stringify(v)}`);
+    return Date.parse(`${m[1]}T${m[2]}Z`) + Number(m[3]) / 1000;
   }
 
   async waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -4,6 +4,7 @@
  * notify socket through the real systemd-notify. Assertions are on what was sent, never on time.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../agent/store/store.js';
@@ -194,6 +195,73 @@ describe.skipIf(!haveNotify)('with the real systemd-notify', () => {
       (out) => (out.slice(out.indexOf('READY=1')).match(/WATCHDOG=1/g) ?? []).length >= 2,
       'two pings after READY',
     );
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    await rx.waitFor('STOPPING=1');
+  });
+
+  it('SIGUSR2 during a call (an upgrade asking first): the status line says waiting, then no call in progress; the call ends by itself', async () => {
+    const { path, rx } = await notifySocket();
+    const dir = tempDir('restart-hold');
+    const config = join(dir, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        unitId: 'hold-unit',
+        dataDir: dir,
+        scheduler: { externalPollSec: 1 },
+        dialPolicy: { quietHours: null },
+        hal: {
+          modem: {
+            driver: 'simulator',
+            simulator: {
+              defaultRule: { outcome: 'answer', answerAfterMs: 200, hangupAfterMs: 3000 },
+            },
+          },
+        },
+      }),
+    );
+    const agent = runCli(['run', '--config', config], { NOTIFY_SOCKET: path });
+    cleanups.push(async () => {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    });
+    await rx.waitFor('READY=1');
+    const at = new Date(Math.ceil((Date.now() + 2000) / 1000) * 1000).toISOString();
+    const booking = join(dir, 'booking.json');
+    writeFileSync(
+      booking,
+      JSON.stringify({
+        commands: [
+          {
+            type: 'booking.upsert',
+            commandId: 'hold-1',
+            booking: {
+              id: 'hold-call',
+              version: 1,
+              callee: '+4915123456789',
+              agentId: 'companion',
+              schedule: { kind: 'once', at },
+            },
+          },
+        ],
+      }),
+    );
+    expect(await runCli(['apply', booking, '--config', config], {}).exited).toBe(0);
+    await agent.waitFor('"msg":"dialing"');
+    agent.child.kill('SIGUSR2');
+    await rx.waitFor('STATUS=restart requested: no call in progress');
+    const sent = rx.output();
+    const waiting = sent.indexOf(
+      'STATUS=restart requested: waiting for the call in progress to end',
+    );
+    expect(waiting).toBeGreaterThan(sent.indexOf('READY=1'));
+    expect(waiting).toBeLessThan(sent.indexOf('STATUS=restart requested: no call in progress'));
+    // The call ended by the callee's hang-up before the agent said so; the agent still runs.
+    const log = agent.output();
+    const ended = log.indexOf('"msg":"call ended"');
+    expect(ended).toBeGreaterThan(log.indexOf('"msg":"SIGUSR2: a restart is coming"'));
+    expect(log.slice(log.lastIndexOf('\n', ended))).toMatch(/"outcome":"completed"/);
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     await rx.waitFor('STOPPING=1');

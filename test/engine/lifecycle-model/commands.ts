@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { BookingInput } from '../../../agent/bookings/schema.js';
 import type { SimBehaviorInput } from '../../../hal/simulator/rules.js';
 import { OperationError } from '../../../agent/lifecycle/lifecycle.js';
-import { dbPathOf } from '../../../agent/app.js';
+import { dbPathOf, RESTART_HOLD_MS } from '../../../agent/app.js';
 import { holdWriteLock } from '../../support/write-lock.js';
 import type { LifecycleModel, ModelBooking } from './model.js';
 import type { ModelUnit } from './unit.js';
@@ -201,7 +201,7 @@ class Cancel extends Step {
  */
 class WhileRinging extends Step {
   constructor(
-    readonly what: 'cancel' | 'pause' | 'edit' | 'busy' | 'crash' | 'restart',
+    readonly what: 'cancel' | 'pause' | 'edit' | 'busy' | 'crash' | 'restart' | 'upgrade',
     readonly callee: number,
   ) {
     super();
@@ -222,6 +222,7 @@ class WhileRinging extends Step {
         if (this.what === 'pause') return await new Edit(b.id, 'pause', 0).act(m, r);
         if (this.what === 'edit') return await new Edit(b.id, 'callee', this.callee).act(m, r);
         if (this.what === 'busy') return await new Busy(40_000).act(m, r);
+        if (this.what === 'upgrade') return await new RestartRequest('restart').act(m, r);
         return await new Restart(this.what === 'crash').act(m, r);
       }
       await r.proc.clock.advance(1_000);
@@ -229,6 +230,44 @@ class WhileRinging extends Step {
   }
   toString() {
     return `whileRinging(${this.what})`;
+  }
+}
+
+/**
+ * An upgrade (packaging/debian/postinst): SIGUSR2 first, then — as postinst does once the agent
+ * says no call is in progress — a graceful restart; or no restart at all (a postinst that died),
+ * and the hold runs out on its own. The call in progress at the request must end by itself, never
+ * be cut by the restart; nothing new is claimed while the hold lasts (invariant 9).
+ */
+class RestartRequest extends Step {
+  constructor(readonly then: 'restart' | 'none') {
+    super();
+  }
+  async act(m: LifecycleModel, r: ModelUnit) {
+    const { agent } = r.proc;
+    const inProgress = agent.runner.busy();
+    // Calls wait for the hold: at most the call in progress (ring 10 s + 30 s + grace) and the hold.
+    m.disturb(r.now, r.now + 60_000 + RESTART_HOLD_MS, 'restart_hold');
+    r.requestRestart();
+    await r.proc.clock.settle();
+    if (this.then === 'none') return;
+    // postinst polls the status line once a second until it says "no call in progress".
+    for (let i = 0; i < 120 && agent.restartHold()?.state !== 'held'; i++)
+      await r.proc.clock.advance(1_000);
+    if (agent.restartHold()?.state !== 'held')
+      throw new Error(`restart hold never reached "held": ${JSON.stringify(agent.restartHold())}`);
+    if (inProgress) {
+      const a = agent.store.runs.getAttempt(inProgress.attemptId)!;
+      if (a.status !== 'ended' || (a.outcome ?? '').startsWith('interrupted'))
+        throw new Error(
+          `restart_hold_cut_call: ${a.id} is ${a.status}/${a.outcome} when the hold says no call is in progress`,
+        );
+      r.holdsWaitedForCall++;
+    }
+    await r.restart();
+  }
+  toString() {
+    return `restartRequest(then ${this.then})`;
   }
 }
 
@@ -401,6 +440,7 @@ export const lifecycleCommands: fc.Arbitrary<Cmd>[] = [
         'busy' as const,
         'crash' as const,
         'restart' as const,
+        'upgrade' as const,
       ),
       fc.nat(2),
     )
@@ -416,6 +456,7 @@ export const lifecycleCommands: fc.Arbitrary<Cmd>[] = [
   fc.integer({ min: 100, max: 45_000 }).map((ms) => new Busy(ms)),
   fc.integer({ min: 100, max: 20_000 }).map((ms) => new DiskFull(ms)),
   fc.boolean().map((k) => new Restart(k)),
+  fc.constantFrom('restart' as const, 'none' as const).map((t) => new RestartRequest(t)),
 ];
 
 /** How each callee behaves when a run starts, and the bookings the cloud already sent. */

@@ -4,6 +4,7 @@
  * throws with the invariant's name, and fast-check shrinks the run to the shortest sequence.
  */
 import { FREE_INTERRUPTIONS } from '../../../agent/lifecycle/policy.js';
+import { RESTART_HOLD_MS } from '../../../agent/app.js';
 import type { AttemptRow, RunRow } from '../../../agent/store/runs-repo.js';
 import type { OutboxEvent } from '../../../agent/store/outbox.js';
 import type { LifecycleModel } from './model.js';
@@ -122,6 +123,28 @@ export function checkInvariants(m: LifecycleModel, r: ModelUnit, final = false):
   const counted = store.bookings.counts();
   if (Object.entries(byRow).some(([k, n]) => counted[k as keyof typeof counted] !== n))
     fail('booking_counts', `counted ${JSON.stringify(counted)}, rows ${JSON.stringify(byRow)}`);
+
+  // 9. A restart hold (SIGUSR2, agent/restart-hold.ts): nothing is claimed from the request until
+  // the hold ends; it waits only while the runner still works (the call in progress), then holds
+  // for exactly its time with the line free — it can neither claim, nor get stuck, nor silence
+  // the unit for longer than RESTART_HOLD_MS.
+  const hold = r.proc.agent.restartHold();
+  if (!hold || hold.state === 'open') {
+    if (r.proc.hold) r.holdsExpired++; // the same process, asked before: its hold ran out
+    r.proc.hold = null;
+  } else {
+    if (r.proc.hold && attempts.length > r.proc.hold.attempts)
+      fail(
+        'claimed_during_restart_hold',
+        `${attempts.length - r.proc.hold.attempts} attempt(s) since the request (${hold.state})`,
+      );
+    if (hold.state === 'waiting' && !r.proc.agent.runner.working())
+      fail('restart_hold_stuck', `waiting since ${hold.since} with the runner idle`);
+    if (hold.state === 'held' && r.proc.agent.runner.busy() !== null)
+      fail('restart_hold_with_call', `held while ${r.proc.agent.runner.busy()!.attemptId} is up`);
+    if (hold.state === 'held' && hold.until - hold.since !== RESTART_HOLD_MS)
+      fail('restart_hold_length', `held ${hold.until - hold.since} ms`);
+  }
 
   if (final) {
     // 7. Time ran out: nothing is left owed or in flight.

@@ -23,6 +23,8 @@ export interface Proc {
   fatal: { err: unknown; where: string }[];
   /** Modem dials already collected from this process. */
   seen: number;
+  /** A restart hold this process was asked for: the attempts in the store at the request. */
+  hold: { attempts: number; wall: number } | null;
 }
 
 export interface DialRecord {
@@ -39,6 +41,10 @@ export class ModelUnit {
   /** Fatal errors of processes that then "exited" (systemd restarted them). */
   readonly exits: { err: unknown; where: string }[] = [];
   proc!: Proc;
+  /** Restart requests that met a call in progress and waited for it (coverage). */
+  holdsWaitedForCall = 0;
+  /** Restart holds that ran out without a restart (coverage). */
+  holdsExpired = 0;
   private wallAtStop: number;
   /** WAL checkpoints run by processes that are gone (the live one's are added in `checkpoints`). */
   private pastCheckpoints = 0;
@@ -84,7 +90,7 @@ export class ModelUnit {
     });
     await agent.start();
     await clock.settle();
-    this.proc = { agent, clock, modem, fatal, seen: 0 };
+    this.proc = { agent, clock, modem, fatal, seen: 0, hold: null };
   }
 
   setRule(number: string, b: SimBehaviorInput): void {
@@ -122,6 +128,16 @@ export class ModelUnit {
     this.exits.push(...this.proc.fatal);
     await this.crash();
     return true;
+  }
+
+  /** The package's postinst before a restart (SIGUSR2): finish the call in progress, start none. */
+  requestRestart(): void {
+    const { agent } = this.proc;
+    if (agent.restartHold()?.state === 'open') {
+      const n = agent.store.db.prepare('SELECT count(*) AS n FROM attempts').get() as { n: number };
+      this.proc.hold = { attempts: n.n, wall: this.now };
+    }
+    agent.requestRestart();
   }
 
   collectDials(step: number): DialRecord[] {
