@@ -7,6 +7,21 @@ import type { CallAudioStatus } from '../../hal/call-audio.js';
 import type { Agent } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { RestartHoldState } from '../restart-hold.js';
+
+/** The restart hold as the technician reads it: its state, and since/until as ISO instants. */
+export interface RestartHoldView {
+  state: RestartHoldState['state'];
+  since?: string;
+  until?: string;
+}
+
+function restartHoldView(h: RestartHoldState | null): RestartHoldView | null {
+  if (!h) return null;
+  const iso = (t: number) => new Date(t).toISOString();
+  if (h.state === 'open') return { state: 'open' };
+  if (h.state === 'waiting') return { state: 'waiting', since: iso(h.since) };
+  return { state: 'held', since: iso(h.since), until: iso(h.until) };
+}
 import type { Logger, LogRing } from '../log.js';
 import type { DialGuard } from '../lifecycle/lifecycle.js';
 import { maskPhone } from '../policy/phone.js';
@@ -96,7 +111,7 @@ export class DiagnosticsActions {
     ready: Readiness;
     audio: CallAudioStatus | null;
     access: Record<string, unknown>;
-    restartHold: RestartHoldState | null;
+    restartHold: RestartHoldView | null;
   } {
     const { agent, clock } = this.d;
     const s = unitStatus(agent.store, {
@@ -115,7 +130,7 @@ export class DiagnosticsActions {
       bootEpoch: agent.bootEpoch,
       audio,
       // An upgrade waiting for the call in progress, then holding new calls (agent/restart-hold.ts).
-      restartHold: agent.restartHold(),
+      restartHold: restartHoldView(agent.restartHold()),
       verdict: judgeVerdict(ready, s),
       ready,
       access: this.d.access(),

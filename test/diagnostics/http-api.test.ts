@@ -324,3 +324,17 @@ describe('logs', () => {
     expect(last.lines[0]!.time as number).toBeLessThanOrEqual(last.lines[1]!.time as number);
   });
 });
+
+// Last: it holds this agent's calls (the 2-minute restart hold) for the rest of the file.
+describe('a restart requested by an upgrade', () => {
+  it('GET /v1/status says the agent holds new calls, and until when', async () => {
+    const before = (await d.request('GET', '/v1/status')).json as Json;
+    expect(before.restartHold).toEqual({ state: 'open' });
+    d.agent.requestRestart();
+    await until(() => d.agent.restartHold()?.state === 'held', 'the hold');
+    const s = (await d.request('GET', '/v1/status')).json as Json;
+    const h = s.restartHold as { state: string; since: string; until: string };
+    expect(h.state).toBe('held');
+    expect(Date.parse(h.until) - Date.parse(h.since)).toBe(120_000);
+  });
+});

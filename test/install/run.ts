@@ -466,7 +466,16 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
         });
         c!.exec(`cat > /run/ci/call-4.json <<'EOF'\n${file}\nEOF`);
         assert.equal(c!.exec('companion-agent apply /run/ci/call-4.json').code, 0);
-        await unit.waitForRun('ci-call-long', (x) => !!x.attempts?.[0]?.answeredAt, 30_000);
+        // `runs --json` lists a running run without its attempts: ask the store when it was answered.
+        await unit.waitFor(
+          () =>
+            unit.sql(
+              `SELECT 1 FROM attempts a JOIN runs r ON r.id = a.run_id
+               WHERE r.booking_id = 'ci-call-long' AND a.answered_at IS NOT NULL AND a.ended_at IS NULL`,
+            ).length === 1,
+          30_000,
+          'ci-call-long answered',
+        );
         const pid = unit.state().MainPID;
         const start = Date.now();
         const r = c!.exec('dpkg-reconfigure companion-agent', 3 * 60_000);
@@ -475,13 +484,15 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
         assert.match(r.out + r.err, /a call is in progress; the agent restarts when it ends/);
         assert.notEqual(unit.state().MainPID, pid, 'the agent was restarted');
         const stopBegan = unit.wallTime('ActiveExitTimestamp');
-        const readyAgain = unit.wallTime('ActiveEnterTimestamp');
+        // The new process's start: it places owed calls as soon as it has reconciled, a few ms
+        // before its READY=1 reaches systemd (ActiveEnterTimestamp).
+        const newStarted = unit.wallTime('ExecMainStartTimestamp');
         const long = await unit.waitForRun('ci-call-long', (x) => x.status === 'completed', 10_000);
         const held = await unit.waitForRun('ci-call-held', (x) => x.status === 'completed', 60_000);
         const la = long.attempts ?? [];
         const ha = held.attempts ?? [];
         log(
-          `ci-call-long: ${JSON.stringify(la.map((x) => [x.outcome, x.answeredAt, x.endedAt]))}; stop began ${new Date(stopBegan).toISOString()}, new agent ready ${new Date(readyAgain).toISOString()}; ci-call-held: ${JSON.stringify(ha.map((x) => [x.outcome, x.dialAt]))}; dpkg-reconfigure took ${figures.restart_waited_for_call_ms} ms`,
+          `ci-call-long: ${JSON.stringify(la.map((x) => [x.outcome, x.answeredAt, x.endedAt]))}; stop began ${new Date(stopBegan).toISOString()}, new agent started ${new Date(newStarted).toISOString()}; ci-call-held: ${JSON.stringify(ha.map((x) => [x.outcome, x.dialAt]))}; dpkg-reconfigure took ${figures.restart_waited_for_call_ms} ms`,
         );
         assert.equal(la.length, 1);
         assert.equal(la[0]!.outcome, 'completed', 'the answered call was not hung up');
@@ -492,7 +503,10 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
         );
         assert.ok(stopBegan >= ended, 'the agent was stopped only after the call ended');
         assert.equal(ha.length, 1);
-        assert.ok(Date.parse(ha[0]!.dialAt!) >= readyAgain, 'held, then placed by the new agent');
+        assert.ok(
+          Date.parse(ha[0]!.dialAt!) >= newStarted,
+          'held, then placed by the new agent (not by the old one after the call)',
+        );
       },
     );
 
