@@ -150,6 +150,7 @@ export class Agent {
       const applier = new CommandApplier(store, clock, lifecycle, this.d.dialGuard);
       const hold: RestartHold = new RestartHold({
         clock,
+        runnerWorking: () => runner.working(),
         runnerIdle: () => runner.idle(),
         holdMs: RESTART_HOLD_MS,
         changed: (s) => {

@@ -9,7 +9,8 @@
  *
  * | state    | event                         | next     | effect                                      |
  * | -------- | ----------------------------- | -------- | ------------------------------------------- |
- * | open     | request                       | waiting  | no new claim; the runner finishes its work  |
+ * | open     | request, the runner idle      | held     | "no call in progress"; hold timer `holdMs`  |
+ * | open     | request, the runner working   | waiting  | no new claim; the runner finishes its work  |
  * | waiting  | the runner has no work left   | held     | "no call in progress"; hold timer `holdMs`  |
  * | waiting  | request                       | waiting  | —                                           |
  * | held     | request                       | held     | hold timer re-armed                         |
@@ -31,6 +32,8 @@ export type RestartHoldState =
 
 export interface RestartHoldDeps {
   clock: Clock;
+  /** True while the runner works (a claim on its way, a call, its outcome's write). */
+  runnerWorking: () => boolean;
   /** Resolves once the runner has no work in progress (claims are already refused then). */
   runnerIdle: () => Promise<void>;
   /** How long "held" lasts without a restart before claims resume. */
@@ -66,6 +69,12 @@ export class RestartHold {
       return;
     }
     if (this.s.state === 'waiting') return;
+    // Nothing in progress: "held" at once. A "waiting" line that lasted a few ms would tell
+    // postinst (and the operator reading apt's output) that a call is going on when none is.
+    if (!this.d.runnerWorking()) {
+      this.hold(now);
+      return;
+    }
     const waiting: RestartHoldState = { state: 'waiting', since: now };
     this.set(waiting);
     void this.d.runnerIdle().then(() => {

@@ -130,6 +130,8 @@ echo "$SCHEMA" >"$APP/schema-version"
 sed -e "s/@SCHEMA_VERSION@/$SCHEMA/" -e "s/@VERSION@/$VERSION/" packaging/debian/preinst >"$PKG_ROOT/DEBIAN/preinst"
 for s in postinst prerm postrm; do install -m 0755 "packaging/debian/$s" "$PKG_ROOT/DEBIAN/$s"; done
 chmod 0755 "$PKG_ROOT/DEBIAN/preinst"
+# A tzdata upgrade restarts a running agent onto the new zone rules (postinst "triggered").
+install -m 0644 packaging/debian/triggers "$PKG_ROOT/DEBIAN/triggers"
 chmod -R u+rwX,go+rX,go-w "$PKG_ROOT"
 
 # 6. Control file. Depends are what the runtime and the native addons link against (libc6,

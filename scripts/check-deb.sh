@@ -54,6 +54,8 @@ cat "$TMP/control/control"
 grep -q '^Depends:.*nodejs' "$TMP/control/control" && die "the package depends on a system nodejs"
 grep -q '^Depends:.*tzdata' "$TMP/control/control" || die "the package must depend on tzdata (agent/schedule/tzif.ts)"
 grep -q '@[A-Z_]*@' "$TMP/control/preinst" && die "preinst has unfilled placeholders"
+grep -qx 'interest-noawait /usr/share/zoneinfo' "$TMP/control/triggers" ||
+    die "the package must be triggered by tzdata (postinst restarts the agent onto new zone rules)"
 for s in preinst postinst prerm postrm; do
     [ -x "$TMP/control/$s" ] || die "$s missing or not executable"
     sh -n "$TMP/control/$s" || die "$s: syntax error"

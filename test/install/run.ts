@@ -510,6 +510,33 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
       },
     );
 
+    await step(
+      'a tzdata update restarts a running agent onto the new zone rules; a stopped one stays stopped',
+      () => {
+        // What tzdata's upgrade does to this package: its files under /usr/share/zoneinfo
+        // activate the file trigger, and dpkg runs our postinst with "triggered".
+        const trigger =
+          'dpkg-trigger --no-await /usr/share/zoneinfo && dpkg --triggers-only --pending; echo "status=$(dpkg-query -W -f=\'${Status}\' companion-agent)"; dpkg --audit';
+        const pid = unit.state().MainPID;
+        const r = c!.exec(trigger, 3 * 60_000);
+        const out = r.out + r.err;
+        log(out.trim());
+        assert.equal(r.code, 0, out);
+        assert.match(out, /new time zone rules; restarting the agent onto them/);
+        assert.doesNotMatch(out, /a call is in progress/, 'no call was: the agent said so at once');
+        assert.match(out, /^status=install ok installed$/m, 'no trigger left pending');
+        const s = unit.state();
+        assert.equal(s.ActiveState, 'active');
+        assert.notEqual(s.MainPID, pid, 'restarted, so it reads the new zone files');
+        assert.equal(c!.exec('systemctl stop companion-agent').code, 0);
+        const again = c!.exec(trigger, 3 * 60_000);
+        assert.equal(again.code, 0, again.out + again.err);
+        assert.doesNotMatch(again.out, /restarting the agent/);
+        assert.equal(unit.state().ActiveState, 'inactive', "the operator's stop is kept");
+        assert.equal(c!.exec('systemctl start companion-agent').code, 0);
+      },
+    );
+
     await step('configure fails with the reason when the agent cannot start, and recovers', () => {
       const bad = '/etc/companion-agent/config.d/50-broken.json';
       c!.exec(`echo '{ "unitId": "has spaces" }' > ${bad}`);
