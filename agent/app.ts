@@ -16,6 +16,7 @@ import { CommandApplier, type CalleePolicy } from './bookings/apply.js';
 import { Planner, type PlanResult } from './scheduler/planner.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { CallRunner } from './runner/runner.js';
+import { rescheduleForZoneRules, tzdataVersion } from './bookings/zone-rules-change.js';
 import { RestartHold, restartHoldStatusLine, type RestartHoldState } from './restart-hold.js';
 import { RunLifecycle, type DialGuard } from './lifecycle/lifecycle.js';
 import {
@@ -58,6 +59,8 @@ export interface AgentDeps {
   random?: () => number;
   /** The audio around calls, for diagnostics (main wires AudioRoutedModem.callAudioStatus). */
   callAudio?: () => CallAudioStatus;
+  /** The time zone database's version (default: tzdata.zi's; tests pass their own). */
+  tzdataVersion?: () => string | null;
   /** A restart's hold changed (SIGUSR2, agent/restart-hold.ts): main sends it to systemd. */
   onRestartHold?: (s: RestartHoldState) => void;
   /** Observers, e.g. for metrics and benchmarks. */
@@ -142,6 +145,18 @@ export class Agent {
       if (reconcile.requeued + reconcile.interrupted + reconcile.completedAfterAnswer > 0) {
         this.log.warn(reconcile, 'reconciled attempts left by the previous run');
       }
+      // A tzdata upgrade since the store last looked: each next slot computed again under the new
+      // zone rules (agent/bookings/zone-rules-change.ts), before anything is planned.
+      const zones = rescheduleForZoneRules(
+        store,
+        clock.now(),
+        (this.d.tzdataVersion ?? tzdataVersion)(),
+      );
+      if (zones)
+        this.log[zones.moved.length > 0 ? 'warn' : 'info'](
+          { from: zones.from, to: zones.to, checked: zones.checked, moved: zones.moved.length },
+          'time zone rules changed: next slots computed again',
+        );
       const trust = new ClockTrust(store.meta, clock, {
         floorMs: Date.parse(config.clock.floor),
         backwardToleranceMs: config.clock.backwardToleranceSec * 1000,

@@ -6,7 +6,7 @@
 import { Temporal } from 'temporal-polyfill';
 import { type CronSpec, parseCron } from './cron.js';
 import type { Schedule, Weekday } from './types.js';
-import { type ZoneRules, zoneRules } from './zone.js';
+import { type ZoneRules, forgetZoneRules, zoneRules } from './zone.js';
 
 export type Compiled =
   { kind: 'once'; at: number } | { kind: 'recurring'; spec: CronSpec; zone: ZoneRules };
@@ -103,6 +103,12 @@ function compileUncached(s: Schedule): CompileResult {
 
 const CACHE_MAX = 20_000;
 const cache = new Map<string, CompileResult>();
+
+/** Forget compiled schedules and the zone rules they hold: the zone files on disk changed. */
+export function forgetCompiledSchedules(): void {
+  cache.clear();
+  forgetZoneRules();
+}
 
 /** Cached compile: planning evaluates the same few thousand schedules over and over. */
 export function compileSchedule(s: Schedule): CompileResult {

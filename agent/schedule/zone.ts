@@ -142,6 +142,11 @@ function isIanaZoneName(zone: string): boolean {
 
 const cache = new Map<string, ZoneRules | null>();
 
+/** Forget the cached rules: the zone files on disk changed (agent/bookings/zone-rules-change.ts). */
+export function forgetZoneRules(): void {
+  cache.clear();
+}
+
 /** Shared, cached rules per zone name (the set of zones on a unit is small). */
 export function zoneRules(zone: string): ZoneRules | null {
   let r = cache.get(zone);

@@ -57,6 +57,7 @@ export class BookingsRepo {
   private readonly listStmt;
   private readonly countStmt;
   private readonly activeIdsStmt;
+  private readonly scheduledStmt;
 
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], RawBooking>('SELECT * FROM bookings WHERE id = ?');
@@ -90,6 +91,9 @@ export class BookingsRepo {
       `SELECT 'total' AS status, count(*) AS n FROM bookings
        UNION ALL
        SELECT status, count(*) AS n FROM bookings WHERE status <> 'active' GROUP BY status`,
+    );
+    this.scheduledStmt = db.prepare<[], RawBooking>(
+      `SELECT * FROM bookings WHERE status = 'active' AND next_slot_at IS NOT NULL ORDER BY id`,
     );
     this.activeIdsStmt = db.prepare<[], { id: string; version: number; changedSeq: number | null }>(
       `SELECT id, version, changed_seq AS changedSeq FROM bookings WHERE status IN ('active', 'paused', 'completed')`,
@@ -147,6 +151,11 @@ export class BookingsRepo {
         now,
       }).changes === 1
     );
+  }
+
+  /** Every active booking with a next slot (new zone rules: agent/bookings/zone-rules-change.ts). */
+  scheduled(): BookingRow[] {
+    return this.scheduledStmt.all().map(toRow);
   }
 
   list(limit = 1000): BookingRow[] {
