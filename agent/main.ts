@@ -187,6 +187,13 @@ export async function runUntilSignal(config: Config): Promise<number> {
       { missing },
       'started without the node flags the memory budget relies on (use the companion-agent command or npm start)',
     );
+  // SIGUSR2 (a restart is coming: agent/restart-hold.ts) is caught from the start: Node's default
+  // would kill the agent; one that arrives while it starts is carried out once it runs.
+  let restartRequestedEarly = false;
+  let onRestartRequest: () => void = () => {
+    restartRequestedEarly = true;
+  };
+  process.on('SIGUSR2', () => onRestartRequest());
   let announce: (s: RestartHoldState) => void = () => {};
   const rt = await startRuntime(config, logger, { logRing, onRestartHold: (s) => announce(s) });
   logger.info({ pid: process.pid }, 'ready');
@@ -196,12 +203,12 @@ export async function runUntilSignal(config: Config): Promise<number> {
   // An upgrade asks before it restarts the agent (packaging/debian/postinst): the call in progress
   // ends by itself, no other starts, and the systemd status line says when (agent/restart-hold.ts).
   announce = (s) => void systemd.status(restartHoldStatusLine(s));
-  const onRestartRequest = () => {
+  onRestartRequest = () => {
     if (rt.agent.restartHold() === null) return; // already stopping
     logger.info('SIGUSR2: a restart is coming');
     rt.agent.requestRestart();
   };
-  process.on('SIGUSR2', onRestartRequest);
+  if (restartRequestedEarly) onRestartRequest();
   // The heap a burst grew is given back once the agent is quiet (agent/memory-reducer.ts).
   const reducer = processMemoryReducer(new SystemClock(), logger.child({ component: 'memory' }));
   reducer?.start();
@@ -210,9 +217,7 @@ export async function runUntilSignal(config: Config): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info({ signal }, 'stopping');
-  process.off('SIGUSR2', onRestartRequest);
-  // Still caught while stopping: a late request must not kill the agent mid-stop (Node's default).
-  process.on('SIGUSR2', () => undefined);
+  onRestartRequest = () => undefined; // stopping anyway
   reducer?.stop();
   await systemd.stopping();
   await rt.stop();

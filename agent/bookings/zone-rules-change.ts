@@ -3,8 +3,8 @@
  * docs/packaging.md). Each active booking's next slot is stored, computed under the rules of the
  * day it was computed; the slots after it are computed under the rules in memory. At start, when
  * the time zone database's version is not the one the store last saw, every active booking's next
- * slot is computed again from the same base under the rules now on disk, so a DST law change that
- * reaches the unit shortly before it takes effect moves that slot too.
+ * slot is found again under the rules now on disk, so a DST law change that reaches the unit
+ * shortly before it takes effect moves that slot too.
  *
  * Which slot is "the same" under new rules: the occurrence nearest the stored instant, never one at
  * or before the booking's cursor (`recomputedNextSlot`). Under unchanged rules it is the stored
@@ -51,9 +51,9 @@ export interface ZoneRulesChange {
 
 /**
  * The stored slot's occurrence under the rules in memory: of the slot before it (but after the
- * booking's base) and the first at or after it, the nearer one — a rule change shifts an
- * occurrence by less than half a booking's period (DST laws move clocks by an hour; the
- * shortest period where that could mislead is a cron schedule every two hours). Never the
+ * booking's base) and the first at or after it, the nearer one: a rule change moves an
+ * occurrence by less than half the time between two of a booking's occurrences (DST laws move
+ * clocks by an hour; a schedule every hour at :15 is the same in UTC either way). Never the
  * occurrence already planned: the slot before must come after the booking's cursor and its last
  * change. Under unchanged rules this is the stored slot itself.
  */
