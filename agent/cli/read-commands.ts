@@ -86,7 +86,9 @@ export function runsCommand(ctx: CliContext): number {
   const store = openStore(config);
   try {
     const limit = Number(ctx.flags.limit ?? 20);
-    const upcoming = store.runs.upcoming(limit).map((r) => runView(store, r));
+    // With their attempts: a call in progress (or a retry waiting after a busy line) shows what
+    // it has done so far, not only once it is over.
+    const upcoming = store.runs.upcoming(limit).map((r) => runView(store, r, true));
     const recent = store.runs.recent(limit).map((r) => runView(store, r, true));
     if (ctx.flags.json) {
       printJson(ctx, { upcoming, recent });

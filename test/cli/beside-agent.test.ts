@@ -88,7 +88,7 @@ interface RunJson {
   status: string;
   reason: string | null;
   replays?: number;
-  attempts: { outcome: string | null }[];
+  attempts: { status: string; outcome: string | null }[];
 }
 
 const once = (id: string, callee: string, inMs: number, retry = 3) => ({
@@ -112,6 +112,15 @@ describe('CLI write commands beside a running agent', () => {
     await agent.ready;
     expect(u.apply([once('ring', RINGS, 1500)]).status).toBe(0);
     await until(() => u.dials().length === 1, 'the call to ring');
+    // `runs` shows the call in progress with its attempt, not only once it is over.
+    const ringing = await until(
+      () =>
+        u
+          .runs()
+          .upcoming.find((x) => x.bookingId === 'ring' && x.attempts[0]?.status === 'alerting'),
+      'the ringing attempt in `runs`',
+    );
+    expect(ringing).toMatchObject({ status: 'running', attempts: [{ outcome: null }] });
     const r = u.apply([
       { type: 'booking.cancel', commandId: 'ring-2', bookingId: 'ring', version: 2 },
     ]);

@@ -466,15 +466,10 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
         });
         c!.exec(`cat > /run/ci/call-4.json <<'EOF'\n${file}\nEOF`);
         assert.equal(c!.exec('companion-agent apply /run/ci/call-4.json').code, 0);
-        // `runs --json` lists a running run without its attempts: ask the store when it was answered.
-        await unit.waitFor(
-          () =>
-            unit.sql(
-              `SELECT 1 FROM attempts a JOIN runs r ON r.id = a.run_id
-               WHERE r.booking_id = 'ci-call-long' AND a.answered_at IS NOT NULL AND a.ended_at IS NULL`,
-            ).length === 1,
+        await unit.waitForRun(
+          'ci-call-long',
+          (x) => x.status === 'running' && !!x.attempts?.[0]?.answeredAt,
           30_000,
-          'ci-call-long answered',
         );
         const pid = unit.state().MainPID;
         const start = Date.now();
