@@ -147,16 +147,12 @@ export class Agent {
       }
       // A tzdata upgrade since the store last looked: each next slot computed again under the new
       // zone rules (agent/bookings/zone-rules-change.ts), before anything is planned.
-      const zones = rescheduleForZoneRules(
+      rescheduleForZoneRules(
         store,
         clock.now(),
         (this.d.tzdataVersion ?? tzdataVersion)(),
+        this.log,
       );
-      if (zones)
-        this.log[zones.moved.length > 0 ? 'warn' : 'info'](
-          { from: zones.from, to: zones.to, checked: zones.checked, moved: zones.moved.length },
-          'time zone rules changed: next slots computed again',
-        );
       const trust = new ClockTrust(store.meta, clock, {
         floorMs: Date.parse(config.clock.floor),
         backwardToleranceMs: config.clock.backwardToleranceSec * 1000,

@@ -22,6 +22,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { BookingRow } from '../store/bookings-repo.js';
 import { zoneinfoDir } from '../schedule/tzif.js';
@@ -75,8 +76,19 @@ export function rescheduleForZoneRules(
   store: Store,
   now: number,
   version: string | null,
+  log?: Logger,
 ): ZoneRulesChange | null {
   if (version === null || store.meta.get(TZDATA_VERSION_KEY) === version) return null;
+  const change = recompute(store, now, version);
+  if (change)
+    log?.[change.moved.length > 0 ? 'warn' : 'info'](
+      { from: change.from, to: change.to, checked: change.checked, moved: change.moved.length },
+      'time zone rules changed: next slots computed again',
+    );
+  return change;
+}
+
+function recompute(store: Store, now: number, version: string): ZoneRulesChange | null {
   return store.tx(() => {
     const from = store.meta.get(TZDATA_VERSION_KEY);
     if (from === version) return null;
