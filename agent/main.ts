@@ -3,7 +3,7 @@
  * agent until SIGTERM/SIGINT. Everything below this file is built from injected parts.
  */
 import { Agent } from './app.js';
-import { restartHoldStatusLine, type RestartHoldState } from './restart-hold.js';
+import { READY_STATUS_LINE, restartHoldStatusLine, type RestartHoldState } from './restart-hold.js';
 import { processMemoryReducer } from './memory-reducer.js';
 import { SystemClock } from './clock.js';
 import { createLogger, LogRing, type Logger } from './log.js';
@@ -202,6 +202,9 @@ export async function runUntilSignal(config: Config): Promise<number> {
   await systemd.ready();
   // An upgrade asks before it restarts the agent (packaging/debian/postinst): the call in progress
   // ends by itself, no other starts, and the systemd status line says when (agent/restart-hold.ts).
+  // A status line of its own from the start: postinst reads it to know when a restart may come,
+  // so no line of a previous process may ever be taken for this one's.
+  void systemd.status(READY_STATUS_LINE);
   announce = (s) => void systemd.status(restartHoldStatusLine(s));
   onRestartRequest = () => {
     if (rt.agent.restartHold() === null) return; // already stopping

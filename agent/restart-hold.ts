@@ -110,6 +110,9 @@ export class RestartHold {
   }
 }
 
+/** The status line from READY until a restart is requested. */
+export const READY_STATUS_LINE = 'ready: placing booked calls';
+
 /** The systemd status line for a state; postinst matches these prefixes (keep them stable). */
 export function restartHoldStatusLine(s: RestartHoldState): string {
   switch (s.state) {

@@ -478,6 +478,14 @@ stat -c 'mode %n %a %U:%G' /var/lib/companion-agent /etc/companion-agent /etc/co
         assert.equal(r.code, 0, r.out + r.err);
         assert.match(r.out + r.err, /a call is in progress; the agent restarts when it ends/);
         assert.notEqual(unit.state().MainPID, pid, 'the agent was restarted');
+        // The new agent's own status line, never the old one's "no call in progress".
+        await unit.waitFor(
+          () =>
+            c!.exec('systemctl show -p StatusText --value companion-agent').out.trim() ===
+            'ready: placing booked calls',
+          10_000,
+          "the new agent's status line",
+        );
         const stopBegan = unit.wallTime('ActiveExitTimestamp');
         // The new process's start: it places owed calls as soon as it has reconciled, a few ms
         // before its READY=1 reaches systemd (ActiveEnterTimestamp).

@@ -252,6 +252,13 @@ describe.skipIf(!haveNotify)('with the real systemd-notify', () => {
     agent.child.kill('SIGUSR2');
     await rx.waitFor('STATUS=restart requested: no call in progress');
     const sent = rx.output();
+    // Its own line from READY on: postinst never reads a previous process's line as this one's.
+    expect(sent.indexOf('STATUS=ready: placing booked calls')).toBeGreaterThan(
+      sent.indexOf('READY=1'),
+    );
+    expect(sent.indexOf('STATUS=ready: placing booked calls')).toBeLessThan(
+      sent.indexOf('STATUS=restart requested'),
+    );
     const waiting = sent.indexOf(
       'STATUS=restart requested: waiting for the call in progress to end',
     );
