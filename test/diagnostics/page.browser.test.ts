@@ -303,4 +303,18 @@ describe('diagnostics page in Chromium over HTTPS', () => {
       await page.screenshot({ path: join(SHOTS, 'diagnostics-phone.png'), fullPage: true });
     await page.close();
   });
+
+  // Last: it holds this agent's calls (the 2-minute restart hold) for the rest of the file.
+  it('says why no new call starts while an upgrade waits to restart the agent', async () => {
+    const { page, errors } = await open();
+    await page.goto(`${d.url}/#token=${token}`);
+    await page.locator('#unit-facts dt', { hasText: 'Version' }).waitFor();
+    expect(await page.locator('#unit-facts dt', { hasText: 'Restart' }).count()).toBe(0);
+    d.agent.requestRestart();
+    await page.reload();
+    const row = page.locator('#unit-facts dd.warn', { hasText: 'requested: new calls held until' });
+    await row.waitFor();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
