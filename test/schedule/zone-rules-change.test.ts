@@ -42,6 +42,17 @@ async function restart(e: Engine, at = e.clock.now()): Promise<Engine> {
   return start({ dir: e.dir, start: at });
 }
 
+/** A unit on Berlin's rules with one daily call at 10:00 in ZONE (09:00Z in December). */
+async function dailyAtTenUnderBerlinRules(): Promise<Engine> {
+  installRules('Europe/Berlin', '2099a');
+  const e = await start();
+  e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 500, hangupAfterMs: 1000 });
+  e.apply([
+    upsert(booking({ id: 'daily', schedule: { kind: 'daily', time: '10:00', zone: ZONE } })),
+  ]);
+  return e;
+}
+
 const reasons = (e: Engine) =>
   e.agent.store.outbox
     .pending(10_000)
@@ -70,12 +81,7 @@ describe('new zone rules at start (a tzdata upgrade)', () => {
 
   it('moves the next slot stored under the old rules: the call goes out at the new 10:00', async () => {
     // 10:00 in the zone: under Berlin's rules 09:00Z in December, under London's 10:00Z.
-    installRules('Europe/Berlin', '2099a');
-    let e = await start();
-    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 500, hangupAfterMs: 1000 });
-    e.apply([
-      upsert(booking({ id: 'daily', schedule: { kind: 'daily', time: '10:00', zone: ZONE } })),
-    ]);
+    let e = await dailyAtTenUnderBerlinRules();
     await e.advance(2 * HOUR); // today's call at 09:00Z; tomorrow's slot stored: 09:00Z
     expect(e.modem.dials.map((d) => d.at)).toEqual([T0 + HOUR]);
     expect(e.agent.store.bookings.get('daily')!.nextSlotAt).toBe(T0 + 25 * HOUR);
@@ -125,12 +131,7 @@ describe('new zone rules at start (a tzdata upgrade)', () => {
   });
 
   it('a slot the new rules put in the past fires at once, within its catch-up window', async () => {
-    installRules('Europe/Berlin', '2099a');
-    let e = await start();
-    e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 500, hangupAfterMs: 1000 });
-    e.apply([
-      upsert(booking({ id: 'daily', schedule: { kind: 'daily', time: '10:00', zone: ZONE } })),
-    ]);
+    let e = await dailyAtTenUnderBerlinRules();
     await e.advance(2 * HOUR);
     expect(e.agent.store.bookings.get('daily')!.nextSlotAt).toBe(T0 + 25 * HOUR); // 09:00Z
     // Restarted at 08:05Z onto Helsinki's rules: 10:00 there was 08:00Z, five minutes ago.
