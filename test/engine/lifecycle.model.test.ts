@@ -70,6 +70,7 @@ describe('the run lifecycle against its model', () => {
           'booking:completed',
           'hold:waited_for_call',
           'hold:expired',
+          'tzdata:upgrade',
         ])
           expect(coverage.get(what), what).toBeGreaterThan(0);
       }
@@ -111,4 +112,5 @@ function tally(c: Coverage, unit: Unit): void {
   for (const x of unit.exits) c.add(`exit:${(x.err as Error).name}`);
   c.add('hold:waited_for_call', unit.holdsWaitedForCall);
   c.add('hold:expired', unit.holdsExpired);
+  c.add('tzdata:upgrade', unit.tzdataUpgrades);
 }

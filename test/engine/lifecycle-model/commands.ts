@@ -271,6 +271,24 @@ class RestartRequest extends Step {
   }
 }
 
+/**
+ * tzdata upgraded (the package's trigger restarts the agent; or the unit crashed and came back):
+ * the new process sees a new version and computes every stored next slot again. The model's zones
+ * (UTC) have the same rules in every version, so nothing may move (invariant 10).
+ */
+class TzdataUpgrade extends Step {
+  constructor(readonly kill: boolean) {
+    super();
+  }
+  async act(m: LifecycleModel, r: ModelUnit) {
+    r.tzdata = `model-${++r.tzdataUpgrades + 1}`;
+    await new Restart(this.kill).act(m, r);
+  }
+  toString() {
+    return `tzdataUpgrade(${this.kill ? 'crash' : 'restart'})`;
+  }
+}
+
 class Replay extends Step {
   async act(_m: LifecycleModel, r: ModelUnit) {
     const dead = r.proc.agent.store.runs.withStatus('dead', 1)[0];
@@ -457,6 +475,7 @@ export const lifecycleCommands: fc.Arbitrary<Cmd>[] = [
   fc.integer({ min: 100, max: 20_000 }).map((ms) => new DiskFull(ms)),
   fc.boolean().map((k) => new Restart(k)),
   fc.constantFrom('restart' as const, 'none' as const).map((t) => new RestartRequest(t)),
+  fc.boolean().map((k) => new TzdataUpgrade(k)),
 ];
 
 /** How each callee behaves when a run starts, and the bookings the cloud already sent. */

@@ -5,6 +5,7 @@
  */
 import { FREE_INTERRUPTIONS } from '../../../agent/lifecycle/policy.js';
 import { RESTART_HOLD_MS } from '../../../agent/app.js';
+import { TZDATA_VERSION_KEY } from '../../../agent/bookings/zone-rules-change.js';
 import type { AttemptRow, RunRow } from '../../../agent/store/runs-repo.js';
 import type { OutboxEvent } from '../../../agent/store/outbox.js';
 import type { LifecycleModel } from './model.js';
@@ -145,6 +146,17 @@ export function checkInvariants(m: LifecycleModel, r: ModelUnit, final = false):
     if (hold.state === 'held' && hold.until - hold.since !== RESTART_HOLD_MS)
       fail('restart_hold_length', `held ${hold.until - hold.since} ms`);
   }
+
+  // 10. New tzdata with the same rules for the model's zones: the stored next slots are computed
+  // again at start (agent/bookings/zone-rules-change.ts) and none may move; the store has recorded
+  // the version the process started with.
+  const moved = outbox.filter(
+    (e) => e.type === 'booking.state' && e.payload.reason === 'zone_rules_changed',
+  );
+  if (moved.length > 0)
+    fail('slot_moved_without_rule_change', JSON.stringify(moved.map((e) => e.payload)));
+  if (store.meta.get(TZDATA_VERSION_KEY) !== r.tzdata)
+    fail('tzdata_version_not_recorded', `${store.meta.get(TZDATA_VERSION_KEY)} vs ${r.tzdata}`);
 
   if (final) {
     // 7. Time ran out: nothing is left owed or in flight.

@@ -41,6 +41,10 @@ export class ModelUnit {
   /** Fatal errors of processes that then "exited" (systemd restarted them). */
   readonly exits: { err: unknown; where: string }[] = [];
   proc!: Proc;
+  /** The time zone database's version the next process starts with (a tzdata upgrade bumps it). */
+  tzdata = 'model-1';
+  /** tzdata upgrades so far (coverage). */
+  tzdataUpgrades = 0;
   /** Restart requests that met a call in progress and waited for it (coverage). */
   holdsWaitedForCall = 0;
   /** Restart holds that ran out without a restart (coverage). */
@@ -84,6 +88,7 @@ export class ModelUnit {
       dialGuard: permissivePolicy(),
       random: () => 0.5,
       onFatal: (err, where) => fatal.push({ err, where }),
+      tzdataVersion: () => this.tzdata,
       // A WAL checkpoint after every few commits (the agent's is 64): copies interleave with the
       // model's cancels, faults, crashes and restarts (agent/store/wal-checkpointer.ts).
       openOptions: { walCheckpoint: { commits: 3 } },
