@@ -14,7 +14,8 @@ import { PYTHON } from '../sync/python/run.js';
 // an old image, 2026f in bookworm-security today). Africa/Casablanca's rules differ between those
 // copies, so a Temporal oracle failed or passed by which Node met which tzdata, not by our code
 // (found moving CI to Node 24). The same file on both sides makes this test about the reader alone.
-const ZONES = [  'Europe/Berlin',
+const ZONES = [
+  'Europe/Berlin',
   'America/New_York',
   'Australia/Sydney',
   'Australia/Lord_Howe', // 30-minute DST shift
@@ -96,7 +97,7 @@ describe('ZoneRules', () => {
     });
   });
 
-  it('wall → instant matches Python\'s zoneinfo right around transitions', () => {
+  it("wall → instant matches Python's zoneinfo right around transitions", () => {
     const steps = Array.from({ length: 13 }, (_, i) => -90 + 15 * i);
     const { around } = oracle({
       around: { zones: ZONES, fromMs: Date.UTC(2009, 0, 1), transitions: 10, stepsMin: steps },
@@ -110,7 +111,7 @@ describe('ZoneRules', () => {
     }
   });
 
-  it('wall → instant matches Python\'s zoneinfo centuries ahead (the footer rules)', () => {
+  it("wall → instant matches Python's zoneinfo centuries ahead (the footer rules)", () => {
     const q = samples(farFutureMs, 2000, 2);
     const { fromLocal } = oracle({ fromLocal: q });
     q.forEach(([zone, lms], i) => {
@@ -126,7 +127,7 @@ describe('ZoneRules', () => {
     expect(zoneRules('posix/Europe/Berlin')).toBeNull();
   });
 
-  it('instant → wall matches Python\'s zoneinfo', () => {
+  it("instant → wall matches Python's zoneinfo", () => {
     const q = samples(localMs, 2000, 3);
     const { toLocal } = oracle({ toLocal: q });
     q.forEach(([zone, t], i) => {
