@@ -5,7 +5,8 @@
 #   SKIP_BUILD=1 sh scripts/build-deb.sh   (reuse an existing dist/)
 #
 # The package is self-contained: it carries the Node runtime that runs this script (the `node` on
-# PATH, which `npm ci` built the native modules against and `npm test` tested with) as
+# PATH, which `npm ci` built the native modules against and `npm test` tested with; it must be the
+# version packaging/node-runtime pins, which scripts/runtime.sh fetches) as
 # /usr/lib/companion-agent/node/bin/node, so a unit needs nothing from outside Debian's archive.
 # better-sqlite3 and serialport are native. The production node_modules are copied from this
 # checkout's node_modules and pruned to production packages; a native file (or runtime) for
@@ -34,6 +35,14 @@ case "$ARCH:$NODE_ARCH" in
     amd64:x64|arm64:arm64|armhf:arm|i386:ia32) ;;
     *) echo "build-deb: node is $NODE_ARCH but dpkg says $ARCH; native modules would not match" >&2; exit 1 ;;
 esac
+# The runtime the package ships is the pinned one, which CI tests with (packaging/node-runtime).
+. ./packaging/node-runtime
+RUNNING=$(node -p process.versions.node)
+if [ "$RUNNING" != "$NODE_VERSION" ]; then
+    echo "build-deb: this checkout runs Node $RUNNING; the package ships Node $NODE_VERSION (packaging/node-runtime)." >&2
+    echo "build-deb: build under it: rt=\$(sh scripts/runtime.sh) && eval \"\$rt\" && npm ci && npm test, then build again" >&2
+    exit 1
+fi
 NAME=companion-agent
 VERSION=${DEB_VERSION:-$(node -p "require('./package.json').version")}
 COMPRESS=${DEB_COMPRESS:-xz}

@@ -81,6 +81,9 @@ GOT_SHA=$(sha256sum "$ROOT/usr/lib/companion-agent/node/bin/node" | cut -d' ' -f
 cat "$ROOT/usr/lib/companion-agent/node/runtime.json"
 [ "$GOT_SHA" = "$WANT_SHA" ] || die "shipped node ($GOT_SHA) is not $BUILD_NODE ($WANT_SHA)"
 grep -q "\"sha256\": \"$WANT_SHA\"" "$ROOT/usr/lib/companion-agent/node/runtime.json" || die "runtime.json does not match"
+. ./packaging/node-runtime
+grep -q "\"node\": \"$NODE_VERSION\"" "$ROOT/usr/lib/companion-agent/node/runtime.json" ||
+    die "the shipped node is not $NODE_VERSION, the version packaging/node-runtime pins"
 echo "usr/lib/companion-agent/node/bin/node = $BUILD_NODE ($(node --version)), sha256 $WANT_SHA"
 
 step "installed agent: --version"
