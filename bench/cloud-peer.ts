@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
+import { brokerTarget } from '../sync/link/mqtt-options.js';
 import { CloudClient } from '../sync/cloud/client.js';
 import { MemorySequences } from '../sync/cloud/sequences.js';
 import { futureBooking } from './workload.js';
@@ -69,7 +70,8 @@ const ops: Record<string, (a: Args) => Promise<unknown>> = {
    * parent), `n` times after 50 to warm up; round trips in ms.
    */
   async floorRoundTrips(a) {
-    const client = await mqtt.connectAsync(a.url as string, {
+    const client = await mqtt.connectAsync({
+      ...brokerTarget(a.url as string),
       protocolVersion: 5,
       reconnectPeriod: 0,
     });

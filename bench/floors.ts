@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { brokerTarget } from '../sync/link/mqtt-options.js';
 import { startCloudPeer } from './peer.js';
 import { median, percentile, round, sleep } from './stats.js';
 
@@ -110,7 +111,7 @@ export async function timerFloor(n = 200, spacingMs = 15): Promise<Figures> {
 
 function connect(url: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const c = mqtt.connect({ ...brokerTarget(url), protocolVersion: 5, reconnectPeriod: 0 });
     c.once('connect', () => {
       (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       resolve(c);

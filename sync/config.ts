@@ -70,14 +70,36 @@ const signatureSchema = () =>
       });
     });
 
+/** The transports the agent carries (scripts/bundle.mjs leaves mqtt.js's WebSocket ones out). */
+export const BROKER_PROTOCOLS = ['mqtt', 'mqtts'] as const;
+
+/** Why a broker URL cannot be used, or null (the config schema's check and brokerTarget's). */
+export function brokerUrlProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not a URL';
+  }
+  const protocol = u.protocol.slice(0, -1);
+  if (!(BROKER_PROTOCOLS as readonly string[]).includes(protocol)) {
+    return `must be mqtt:// or mqtts:// (not ${protocol}://: MQTT over WebSocket is not built into the agent)`;
+  }
+  if (!u.hostname) return 'has no host';
+  return null;
+}
+
 export const mqttConfigSchema = () =>
   z
     .object({
       enabled: z.boolean().default(false),
-      /** mqtt://, mqtts://, ws:// or wss:// */
+      /** mqtt:// or mqtts:// */
       url: z
         .string()
-        .regex(/^(mqtts?|wss?):\/\/[^\s]+$/, 'must be an mqtt://, mqtts://, ws:// or wss:// URL')
+        .superRefine((url, ctx) => {
+          const problem = brokerUrlProblem(url);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
         .default('mqtt://localhost:1883'),
       username: z.string().min(1).optional(),
       password: z.string().min(1).optional(),

@@ -28,6 +28,7 @@ import {
 } from '../contract/topics.js';
 import { MemorySequences, type SequenceStore } from './sequences.js';
 import { noDelay } from '../link/link.js';
+import { brokerTarget } from '../link/mqtt-options.js';
 
 export type CommandInput = BookingCommandInput;
 
@@ -142,7 +143,9 @@ export class CloudClient {
       ...(o.tls ? { rejectUnauthorized: o.tls.rejectUnauthorized ?? true } : {}),
     };
     try {
-      this.client = await mqtt.connectAsync(o.url, options, false);
+      // The URL parsed here (brokerTarget), not by mqtt.js: its url.parse() is deprecated in Node 24.
+      // An empty URL string is mqtt.js's "everything is in the options" (as for an options object).
+      this.client = await mqtt.connectAsync('', { ...brokerTarget(o.url), ...options }, false);
     } catch (err) {
       throw new CloudClientError(`cannot connect to ${o.url}: ${(err as Error).message}`);
     }

@@ -276,7 +276,7 @@ export class SyncLink extends EventEmitter<LinkEvents> {
         topic: topicFor(this.deps.unitId, 'status'),
         payload: JSON.stringify(will),
       });
-      client = mqtt.connect(this.cfg.url, opts);
+      client = mqtt.connect(opts); // where: opts from brokerTarget (mqtt-options.ts)
     } catch (err) {
       this.s.lastError = (err as Error).message;
       this.log.error({ err }, 'cannot build the MQTT connection');

@@ -3,7 +3,8 @@
  * batches, duplicates, version rules, status birth/will, gaps healed by snapshots.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import url from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CloudClient, type UnitMessage } from '../../sync/cloud/client.js';
 import { MemorySequences } from '../../sync/cloud/sequences.js';
 import { startBroker, stopAllBrokers, type MosquittoBroker } from '../support/mosquitto.js';
@@ -40,6 +41,17 @@ const bodies = (seen: UnitMessage[], channel: string) =>
   seen.filter((m) => m.channel === channel).map((m) => m.envelope?.body as Record<string, unknown>);
 
 describe('sync link', () => {
+  it('connects (unit and cloud) without url.parse(), which Node 24 reports deprecated (DEP0169)', async () => {
+    const parse = vi.spyOn(url, 'parse');
+    try {
+      const { unit, cloud } = await setup();
+      expect(await cloud.book(unit.unitId, booking('b0', 1))).toMatchObject({ status: 'accepted' });
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
   it('accepts a signed booking, commits it, and answers with the result', async () => {
     const { unit, cloud } = await setup();
     const r = await cloud.book(unit.unitId, booking('b1', 1));
