@@ -169,7 +169,7 @@ export function forcedCollector(v8Version = process.versions.v8): (() => boolean
  * `/proc/self/status` RssAnon), else V8's physical heap. Not the heap alone: on V8 12/13 (Node
  * 22, 24) V8's own collections shrink the heap after a burst but keep its pages pooled — measured
  * on Node 24: heap 11 MB, RssAnon 32 MB, so growth of the heap never showed and the pages stayed.
- * One read of a small procfs file every check (10 s): ~20 µs.
+ * One read of a small procfs file every check (10 s): ~25 µs.
  */
 export function reclaimableBytes(): number {
   try {

@@ -83,7 +83,8 @@ export function brokerUrlProblem(url: string): string | null {
   }
   const protocol = u.protocol.slice(0, -1);
   if (!(BROKER_PROTOCOLS as readonly string[]).includes(protocol)) {
-    return `must be mqtt:// or mqtts:// (not ${protocol}://: MQTT over WebSocket is not built into the agent)`;
+    const ws = protocol === 'ws' || protocol === 'wss';
+    return `must be mqtt:// or mqtts://, not ${protocol}://${ws ? ' (MQTT over WebSocket is not built into the agent)' : ''}`;
   }
   if (!u.hostname) return 'has no host';
   return null;
