@@ -105,16 +105,10 @@ export class MemoryReducer {
       { heapBeforeMb: mb(heap), heapAfterMb: mb(after), busy, try: this.tries },
       'heap grown by a burst given back',
     );
-    if (after - this.baseline < this.growth) {
-      this.tries = 0;
-      return;
-    }
-    // Still grown after a few quiet tries, or a collection gave back (next to) nothing: that is live
-    // data (more bookings, SQLite's page cache, compiled code), not a burst's leftovers. It becomes
-    // the new baseline. Without the second rule a process whose memory settled just above the
-    // threshold was collected every check (seen on Node 24 with RssAnon as the reading: 35.4 → 34.7
-    // MB, every 10 s, each a memory-reducing collection of several full GCs).
-    if (this.tries >= this.maxTries || heap - after < this.growth / 4) {
+    if (after - this.baseline < this.growth) this.tries = 0;
+    // Still grown after a few quiet tries: that is live data (more bookings), not a burst's
+    // leftovers. It becomes the new baseline.
+    else if (this.tries >= this.maxTries) {
       this.baseline = after;
       this.tries = 0;
     }
