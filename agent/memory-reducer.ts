@@ -9,15 +9,13 @@
  * long as it was watched: the heap physically 22–24 MB, while heap snapshots before and after the
  * re-send held the same 11.7–11.9 MB of live objects (no retention: free pages V8 kept).
  *
- * Every `checkEveryMs` this looks at the process's anonymous memory (heaps, V8's page pool:
- * `reclaimableBytes`): when it grew by `growthBytes` over the lowest seen
+ * Every `checkEveryMs` this looks at the heap: when it grew by `growthBytes` over the lowest seen
  * and the event loop was nearly idle over the last period, a forced full collection runs (compacts,
  * releases free pages; ~20–40 ms on this heap). In the same probe RSS went 77.6 → 68.9 MB. Nothing
  * happens while the agent is busy or while it idles with a heap that did not grow; growth that
  * survives `maxTries` collections is live data and becomes the new baseline; the timer never keeps
  * the process alive.
  */
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString, getHeapStatistics } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
@@ -26,7 +24,7 @@ import type { Logger } from './log.js';
 
 export interface MemoryReducerDeps {
   clock: Clock;
-  /** Memory a collection could give back, bytes (reclaimableBytes: RssAnon on Linux). */
+  /** The heap's physical size now, bytes. */
   heapBytes: () => number;
   /** The share of the last period the event loop was busy (0..1). */
   busyRatio: () => number;
@@ -164,24 +162,7 @@ export function forcedCollector(v8Version = process.versions.v8): (() => boolean
   }
 }
 
-/**
- * What a burst leaves behind, in bytes: this process's anonymous resident memory (Linux
- * `/proc/self/status` RssAnon), else V8's physical heap. Not the heap alone: on V8 12/13 (Node
- * 22, 24) V8's own collections shrink the heap after a burst but keep its pages pooled — measured
- * on Node 24: heap 11 MB, RssAnon 32 MB, so growth of the heap never showed and the pages stayed.
- * One read of a small procfs file every check (10 s): ~25 µs.
- */
-export function reclaimableBytes(): number {
-  try {
-    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // not Linux: fall through
-  }
-  return getHeapStatistics().total_physical_size;
-}
-
-/** The reducer on this process's own memory and event loop. */
+/** The reducer on this process's own heap and event loop. */
 export function processMemoryReducer(clock: Clock, log: Logger): MemoryReducer | null {
   const collect = forcedCollector();
   if (!collect) {
@@ -193,7 +174,7 @@ export function processMemoryReducer(clock: Clock, log: Logger): MemoryReducer |
     clock,
     log,
     collect,
-    heapBytes: reclaimableBytes,
+    heapBytes: () => getHeapStatistics().total_physical_size,
     busyRatio: () => {
       const now = performance.eventLoopUtilization();
       const u = performance.eventLoopUtilization(now, last).utilization;
