@@ -154,6 +154,31 @@ async function startAgent(dir: string, link: string, dialect: SimDialect) {
   return { agent, sink };
 }
 
+/**
+ * What a timed-out wait prints besides the log: the agent's own view of why nothing happened (runs
+ * and their due times against now, the scheduler's next wake, clock trust, restart hold, runner,
+ * modem). A wait that fails on a loaded CI machine must say which of these stood still.
+ */
+function stateOf(agent: Agent, sink: LogSink): string {
+  const runs = [...agent.store.runs.upcoming(50), ...agent.store.runs.recent(50)].map((r) => ({
+    bookingId: r.bookingId,
+    status: r.status,
+    dueInMs: r.dueAt - Date.now(),
+    dials: r.dials,
+  }));
+  const state = {
+    now: Date.now(),
+    wakeInMs: (agent.scheduler.wakeAt() ?? NaN) - Date.now(),
+    clock: agent.clockState(),
+    hold: agent.restartHold(),
+    runnerWorking: agent.runner.working(),
+    runnerBusy: agent.runner.busy(),
+    modem: agent.modem.status().state,
+    runs,
+  };
+  return `state: ${JSON.stringify(state)}; log: ${sink.text().slice(-3000)}`;
+}
+
 function runOf(agent: Agent, bookingId: string): RunRow | undefined {
   const runs = [...agent.store.runs.upcoming(50), ...agent.store.runs.recent(50)];
   return runs.find((r) => r.bookingId === bookingId);
@@ -176,7 +201,7 @@ for (const dialect of ['quectel', 'simcom'] as const) {
           const r = runOf(agent, 'e2e-answer');
           return r && ['completed', 'dead', 'retry_wait'].includes(r.status) ? r : undefined;
         },
-        () => `run finished (log: ${sink.text().slice(-3000)})`,
+        () => `run finished (${stateOf(agent, sink)})`,
       );
       expect(done).toMatchObject({ status: 'completed', dials: 1 });
 
@@ -212,7 +237,7 @@ for (const dialect of ['quectel', 'simcom'] as const) {
           const r = runOf(agent, 'e2e-busy');
           return r && r.status !== 'pending' && r.status !== 'running' ? r : undefined;
         },
-        () => `run left running (log: ${sink.text().slice(-3000)})`,
+        () => `run left running (${stateOf(agent, sink)})`,
       );
       expect(waiting).toMatchObject({ status: 'retry_wait', reason: 'busy', dials: 1 });
       expect(waiting.dueAt).toBeGreaterThan(Date.now());
@@ -239,7 +264,7 @@ for (const dialect of ['quectel', 'simcom'] as const) {
       };
       await until(
         () => settled('first') && settled('second'),
-        () => `both runs settled (log: ${sink.text().slice(-3000)})`,
+        () => `both runs settled (${stateOf(agent, sink)})`,
       );
       const outcomes = ['first', 'second'].map((id) => ({
         status: settled(id)!.status,
