@@ -13,8 +13,17 @@
  * promoted (and then pretenured) them, and draining 20,000 events after a reconnect peaked at
  * 97–111 MB RSS against 78 MB with 2 MiB; idle and under the bench's traffic the two are within
  * 1–2 MB of each other (issue 14, bench `rss_peak_backlog_drain_mb`).
+ *
+ * --no-concurrent-recompilation: TurboFan compiles on the main thread instead of V8's worker
+ * threads. Each worker thread allocates its compile zones in its own glibc malloc arena, and what
+ * it frees there stays resident (only the top of an arena is trimmed): after the linked unit's
+ * start-up burst (20,000 events re-sent) five worker arenas held ~10 MB on Node 24 for good —
+ * `malloc_trim(0)` called into the idle agent with gdb gave back 11 MB (94.2 → 83.0 MB RSS), and
+ * with this flag the agent idles at 82.4 MB with nothing left for malloc_trim to return (82.2).
+ * Neither V8's GC threads (--single-threaded-gc: 92.2 MB) nor fewer arenas (MALLOC_ARENA_MAX=1:
+ * 91.2, =2: 90.8) moved it (issue 14; the bench's A/B in the README).
  */
-export const NODE_FLAGS = ['--max-semi-space-size=2'] as const;
+export const NODE_FLAGS = ['--max-semi-space-size=2', '--no-concurrent-recompilation'] as const;
 
 /**
  * The environment the budget relies on, read by glibc's malloc when the process starts (so it

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 --no-concurrent-recompilation
 /**
  * companion-agent: the unit's command line. `run` starts the agent; the other commands read or
  * change the same store a running agent uses (SQLite WAL makes that safe).

@@ -13,9 +13,9 @@ lib="$prefix/lib/companion-agent"
 node="$lib/node/bin/node"
 app="$lib/dist/agent/cli/main.js"
 # THE place for the packaged agent's node flags: the service, the CLI and the doctor all start
-# here. A young generation of at most 2 MiB keeps the agent's memory small (agent/node-flags.ts); the
-# CLI's shebang line carries the same flag for a checkout.
-node_flags="--max-semi-space-size=2"
+# here. A young generation of at most 2 MiB and TurboFan on the main thread keep the agent's memory
+# small (agent/node-flags.ts); the CLI's shebang line carries the same flags for a checkout.
+node_flags="--max-semi-space-size=2 --no-concurrent-recompilation"
 # And the environment glibc's malloc reads at start (agent/node-flags.ts NODE_ENV): pinned trim
 # threshold, so memory V8's threads freed goes back to the system.
 node_env="MALLOC_TRIM_THRESHOLD_=131072"
