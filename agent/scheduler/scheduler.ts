@@ -39,6 +39,8 @@ export interface SchedulerDeps {
 /** After a transient failure (busy database, full disk) the pass is retried this soon, then slower. */
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 5_000;
+/** A wall clock this far behind the highest time seen stepped back (NTP slews never go back). */
+const STEP_BACK_NOTICE_MS = 1_000;
 
 export class Scheduler {
   private timer: unknown = null;
@@ -49,6 +51,8 @@ export class Scheduler {
   private dataVersion = 0;
   private nextWakeAt: number | null = null;
   private retryMs = RETRY_MIN_MS;
+  /** A step back of the wall clock within the tolerance was reported and has not caught up yet. */
+  private behindReported = false;
   private readonly log: Logger;
 
   constructor(private readonly d: SchedulerDeps) {
@@ -96,6 +100,7 @@ export class Scheduler {
       this.noteTrust(state);
       if (state.trusted) {
         const now = clock.now();
+        this.noteBehind(trust.highestSeen() - now);
         const t0 = clock.monotonic();
         const result = this.d.planner.planDue(now, () => trust.persist(), now + this.d.planAheadMs);
         this.d.onPass?.(result, clock.monotonic() - t0);
@@ -147,6 +152,24 @@ export class Scheduler {
       );
     }
     this.reportedTrust = state;
+  }
+
+  /**
+   * A wall clock that stepped back by less than the backward tolerance stays trusted, and slots
+   * fire by it: up to the step later than they would have. Said once per step and once when the
+   * clock has caught up, so a call that was late for this reason is explained in the journal.
+   */
+  private noteBehind(behindMs: number): void {
+    if (behindMs > STEP_BACK_NOTICE_MS && !this.behindReported) {
+      this.behindReported = true;
+      this.log.warn(
+        { behindMs },
+        'wall clock stepped back (within the tolerance): due slots wait for it, this much later',
+      );
+    } else if (behindMs <= 0 && this.behindReported) {
+      this.behindReported = false;
+      this.log.info('wall clock caught up with the highest time seen');
+    }
   }
 
   private armPoll(): void {

@@ -122,6 +122,29 @@ describe('clock trust', () => {
     expect(e.modem.dials).toHaveLength(1);
   });
 
+  it('a step back within the tolerance is said once, and the slot fires by the wall clock', async () => {
+    const eng = (e = await startEngine());
+    e.apply([upsert(booking({ id: 'late', schedule: { kind: 'once', at: at(10 * MIN) } }))]);
+    await e.advance(2 * MIN);
+    const stepped = () =>
+      eng.sink.lines.filter((l) => String(l['msg']).startsWith('wall clock stepped back'));
+    expect(stepped()).toHaveLength(0);
+    e.clock.setWallTime(e.clock.now() - 2 * MIN); // NTP steps the clock back two minutes
+    await e.advance(3 * MIN);
+    expect(e.agent.clockState()?.trusted).toBe(true); // within the 5-minute tolerance
+    expect(stepped()).toHaveLength(1); // said once, not on every pass
+    // Seen at the next pass (up to a minute later): how far behind the clock still is then.
+    expect(Number(stepped()[0]!['behindMs'])).toBeGreaterThanOrEqual(MIN);
+    // 10 minutes by the monotonic clock have passed, 8 by the wall clock: not due yet.
+    await e.advance(5 * MIN);
+    expect(e.modem.dials).toHaveLength(0);
+    await e.advance(3 * MIN);
+    expect(e.modem.dials).toHaveLength(1);
+    expect(
+      e.sink.lines.some((l) => l['msg'] === 'wall clock caught up with the highest time seen'),
+    ).toBe(true);
+  });
+
   it('a jump backwards past the highest time seen holds firing instead of replaying past slots', async () => {
     e = await startEngine();
     e.modem.setRule('*', { outcome: 'answer', answerAfterMs: 100, hangupAfterMs: 100 });
